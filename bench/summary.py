@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""PASS/FAIL table of Wharf's performance targets from a run.py results JSON (peers comparison)
+and a scaling.py results JSON.
+
+    summary.py --run bench/results/X.json --scaling bench/results/Y.json [--target wharf]
+               [--json OUT.json] [--markdown OUT.md] [--redact SECRET] [--strict]
+
+--redact replaces a string (the throwaway bench token run.py records in argv) in the run JSON.
+--strict: exit status 1 if any target FAILs or could not be measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def med(run: dict, scenario: str, target: str, key: str):
+    return (((run.get("scenarios") or {}).get(scenario) or {}).get(target) or {}).get("median", {}).get(key)
+
+
+def errors_of(run: dict, target: str) -> list[str]:
+    out = []
+    for sc, per in (run.get("scenarios") or {}).items():
+        for r in (per.get(target) or {}).get("runs", []):
+            if r.get("error"):
+                out.append(f"{sc} r{r.get('round')}: {str(r['error'])[:300]}")
+            elif r.get("status_4xx_5xx"):
+                out.append(f"{sc} r{r.get('round')}: {r['status_4xx_5xx']} non-2xx responses")
+    return out
+
+
+def ratio(a, b):
+    return a / b if (a is not None and b not in (None, 0)) else None
+
+
+def fmt(v, nd=3):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
+    rows = []
+
+    def add(target, measured, detail, ok):
+        rows.append({"target": target, "value": measured, "detail": detail,
+                     "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
+
+    run = run or {}
+    ng, dv, pp = "nginx-static", "devpi", "pypiserver"
+    # 1. /simple/<project>/ req/s
+    w, n, d = med(run, "simple-project", t, "rps"), med(run, "simple-project", ng, "rps"), med(run, "simple-project", dv, "rps")
+    r1, r2 = ratio(w, n), ratio(w, d)
+    add("/simple/<project>/ req/s >= 40% of nginx", fmt(r1 and r1 * 100) + " %",
+        f"{fmt(w)} vs nginx {fmt(n)} req/s", None if r1 is None else r1 >= 0.40)
+    add("/simple/<project>/ req/s >= 10x devpi", fmt(r2) + " x", f"{fmt(w)} vs devpi {fmt(d)} req/s",
+        None if r2 is None else r2 >= 10)
+    # 2. small downloads
+    w, n = med(run, "download-small", t, "rps"), med(run, "download-small", ng, "rps")
+    r = ratio(w, n)
+    add("small-file download req/s >= 40% of nginx", fmt(r and r * 100) + " %", f"{fmt(w)} vs nginx {fmt(n)} req/s",
+        None if r is None else r >= 0.40)
+    # 3. 50 MB download
+    w, n = med(run, "download-large", t, "mb_s"), med(run, "download-large", ng, "mb_s")
+    r = ratio(w, n)
+    add("50 MB download MB/s >= 90% of nginx", fmt(r and r * 100) + " %", f"{fmt(w)} vs nginx {fmt(n)} MB/s",
+        None if r is None else r >= 0.90)
+    rss = med(run, "download-large", t, "peak_rss_mb")
+    add("  ... with Wharf peak RSS < 100 MB", fmt(rss) + " MB", "VmHWM of the server process tree (reset first)",
+        None if rss is None else rss < 100)
+    # 4. twine upload
+    w, p = med(run, "upload", t, "files_per_s"), med(run, "upload", pp, "files_per_s")
+    r = ratio(w, p)
+    nfiles = med(run, "upload", t, "files")
+    add(f"twine upload of {fmt(nfiles)} wheels >= 3x pypiserver files/s", fmt(r) + " x",
+        f"{fmt(w)} vs pypiserver {fmt(p)} files/s", None if r is None else r >= 3)
+    # 5. pip install
+    w, n = med(run, "pip-install", t, "s"), med(run, "pip-install", ng, "s")
+    r = ratio(w, n)
+    npip = ((run.get("meta") or {}).get("params") or {}).get("pip_projects")
+    add(f"pip install of {fmt(npip)} projects <= 1.1x nginx-static time", fmt(r) + " x",
+        f"{fmt(w)} s vs nginx {fmt(n)} s", None if r is None else r <= 1.1)
+    # scaling
+    s = (sc or {}).get("summary") or {}
+    g = s.get("p50_growth")
+    add(f"p50 at {fmt(s.get('large_projects'))} projects <= 1.5x p50 at {fmt(s.get('small_projects'))}",
+        fmt(g) + " x", f"{fmt(s.get('p50_large_ms'))} ms vs {fmt(s.get('p50_small_ms'))} ms (c=1, same warm pages)",
+        None if g is None else g <= 1.5)
+    rl = s.get("rss_large_mb")
+    add(f"RSS < 200 MB at {fmt(s.get('large_projects'))} projects", fmt(rl) + " MB",
+        f"process tree; largest single process {fmt(s.get('rss_large_mb_max_process'))} MB", None if rl is None else rl < 200)
+    mv = s.get("many_versions_p50_ms")
+    add(f"{fmt(s.get('many_versions'))}-version page p50 < 20 ms", fmt(mv) + " ms", "c=1, HTML",
+        None if mv is None else mv < 20)
+    ur = s.get("upload_ratio")
+    add("upload into it <= 1.5x upload into new project", fmt(ur) + " x",
+        f"{fmt(s.get('upload_many_ms'))} ms vs {fmt(s.get('upload_new_ms'))} ms (medians)", None if ur is None else ur <= 1.5)
+    return rows
+
+
+def render_text(rows) -> str:
+    head = ("target", "measured", "result", "detail")
+    w = [max(len(str(r[k])) for r in rows + [dict(zip(("target", "value", "result", "detail"), head))])
+         for k in ("target", "value", "result", "detail")]
+    out = [f"{head[0].ljust(w[0])}  {head[1].rjust(w[1])}  {head[2].ljust(6)}  {head[3]}", "-" * (sum(w) + 12)]
+    out += [f"{r['target'].ljust(w[0])}  {r['value'].rjust(w[1])}  {r['result'].ljust(6)}  {r['detail']}" for r in rows]
+    return "\n".join(out)
+
+
+def render_md(rows) -> str:
+    out = ["| target | measured | result | detail |", "|---|---|---|---|"]
+    out += [f"| {r['target']} | {r['value']} | **{r['result']}** | {r['detail']} |" for r in rows]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", help="run.py results JSON")
+    ap.add_argument("--scaling", help="scaling.py results JSON")
+    ap.add_argument("--load", help="load_corpus.py report JSON (shown as info)")
+    ap.add_argument("--target", default="wharf", help="name of our target in the run JSON")
+    ap.add_argument("--json")
+    ap.add_argument("--markdown")
+    ap.add_argument("--redact", action="append", default=[], help="string to scrub from the run JSON (in place)")
+    ap.add_argument("--strict", action="store_true")
+    a = ap.parse_args(argv)
+
+    def load(p):
+        if not p or not os.path.exists(p):
+            return None
+        with open(p) as f:
+            txt = f.read()
+        if a.redact:
+            new = txt
+            for s in a.redact:
+                if s:
+                    new = new.replace(s, "<redacted>")
+            if new != txt:
+                with open(p, "w") as f:
+                    f.write(new)
+                txt = new
+        return json.loads(txt)
+
+    run, sc, ld = load(a.run), load(a.scaling), load(a.load)
+    rows = build(run, sc, a.target)
+    notes = []
+    if run is None:
+        notes.append("no run.py results (peer comparison missing)")
+    else:
+        notes += [f"{a.target}: {e}" for e in errors_of(run, a.target)]
+        chk = ((run.get("targets") or {}).get(a.target) or {}).get("checks") or {}
+        if chk:
+            notes.append(f"{a.target} checks: " + ", ".join(
+                f"{k}={chk.get(k)}" for k in ("pep691_json", "requires_python_attr", "pep658_metadata_attr",
+                                              "sha256_links", "sha256_wrong", "range_requests",
+                                              "non_normalized_name", "missing_project", "no_accept_header_status",
+                                              "files_missing_in_sample", "root_missing") if k in chk))
+        corpus = (run.get("meta") or {}).get("corpus") or {}
+        notes.append(f"corpus: {corpus.get('n_projects')} projects x {corpus.get('n_versions')} versions, "
+                     f"{corpus.get('n_files')} files; engine={(run.get('meta') or {}).get('engine')}; "
+                     f"nproc={((run.get('meta') or {}).get('machine') or {}).get('nproc')}; "
+                     f"loadavg {(run.get('meta') or {}).get('loadavg_start')} -> {(run.get('meta') or {}).get('loadavg_end')}")
+    if sc is None:
+        notes.append("no scaling.py results")
+    else:
+        if sc.get("large_note"):
+            notes.append("scaling: " + sc["large_note"])
+        if sc.get("error"):
+            notes.append("scaling error: " + sc["error"])
+    if ld:
+        notes.append(f"corpus load into Wharf: {ld.get('uploaded')}/{ld.get('files')} files in {ld.get('seconds')} s "
+                     f"= {ld.get('files_per_s')} files/s on {ld.get('threads')} threads "
+                     f"(p50 {(ld.get('latency_ms') or {}).get('p50')} ms, {ld.get('failed')} failed, {ld.get('retries')} retries)")
+    text = render_text(rows)
+    print("\n== Wharf performance targets ==\n")
+    print(text)
+    if notes:
+        print("\n" + "\n".join("  * " + n for n in notes))
+    n_pass = sum(r["result"] == "PASS" for r in rows)
+    n_fail = sum(r["result"] == "FAIL" for r in rows)
+    n_na = sum(r["result"] == "n/a" for r in rows)
+    print(f"\n{n_pass} PASS, {n_fail} FAIL, {n_na} not measured")
+    out = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run_json": a.run, "scaling_json": a.scaling,
+           "load_json": a.load, "rows": rows, "notes": notes, "pass": n_pass, "fail": n_fail, "na": n_na}
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write("## Wharf performance targets\n\n" + render_md(rows) + "\n\n"
+                    + "\n".join("* " + n for n in notes) + "\n")
+    return 1 if a.strict and (n_fail or n_na) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

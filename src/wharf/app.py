@@ -1,0 +1,135 @@
+"""The ASGI application: one dispatcher in front of the management API, the UI and every repository's protocol."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from .asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_json, send_redirect
+from .config import Settings, load_settings
+from .core.auth import credentials_from_header
+from .core.errors import WharfError
+from .core.interfaces import RequestContext
+from .core.services import Core
+from .observability import Metrics
+
+__all__ = ["WharfApp", "create_app"]
+
+log = logging.getLogger("wharf.app")
+access_log = logging.getLogger("wharf.access")
+
+
+class WharfApp:
+    def __init__(self, core: Core):
+        from .api import build_api
+        from .web import build_web
+
+        self.core = core
+        self.metrics = Metrics()
+        self.api = build_api(core, self.metrics)
+        self.web = build_web(core)
+        self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
+        self.access_log = core.settings.access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        if scope["type"] != "http":
+            return
+        start = time.perf_counter()
+        status = [0]
+        route = ["other"]
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._dispatch(scope, receive, send_wrapper, route)
+        except Exception:  # pragma: no cover - last resort: never leave a client hanging
+            log.exception("unhandled error", extra={"fields": {"path": scope.get("path")}})
+            if status[0] == 0:
+                await send_error(send_wrapper, 500, "internal server error (logged)")
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.requests.labels(route[0], scope["method"], str(status[0])).inc()
+            self.metrics.latency.labels(route[0]).observe(elapsed)
+            if self.access_log:
+                client = scope.get("client")
+                access_log.info("request", extra={"fields": {
+                    "method": scope["method"], "path": scope["path"], "status": status[0],
+                    "ms": round(elapsed * 1000, 3), "remote": client[0] if client else None,
+                    "ua": (header(scope, b"user-agent") or b"").decode("latin-1")[:200], "route": route[0],
+                }})
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send, route: list[str]) -> None:
+        path: str = scope["path"]
+        first, _, rest = path[1:].partition("/")
+        core = self.core
+        core.refresh()
+        if first == "api":
+            route[0] = "api"
+            return await self.api(scope, receive, send)
+        if first == "health":
+            route[0] = "health"
+            return await send_json(send, 200, {"status": "ok"})
+        if first == "metrics":
+            route[0] = "metrics"
+            return await send_bytes(send, 200, self.metrics.render(), b"text/plain; version=0.0.4")
+        if first in ("ui", "static", "") or first == "favicon.ico":
+            route[0] = "ui"
+            if first == "":
+                return await send_redirect(send, "/ui/", 302)
+            return await self.web(scope, receive, send)
+        repo = core.repos.get(first)
+        if repo is None:
+            route[0] = "unknown"
+            return await send_error(send, 404, f"no repository named '{first}'")
+        route[0] = repo.format
+        try:
+            principal = None
+            secret = credentials_from_header(header(scope, b"authorization"))
+            if secret is not None:
+                principal = core.tokens.authenticate(secret)
+            ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
+            await self.handlers[repo.format](ctx, scope, receive, send, rest)
+        except WharfError as exc:
+            if exc.reason and rest.startswith("legacy"):
+                self.metrics.uploads_failed.labels(exc.reason).inc()
+            await send_error(send, exc.status, exc.message, self._auth_headers(exc.status))
+        except HTTPError as exc:
+            if exc.reason and rest.startswith("legacy"):
+                self.metrics.uploads_failed.labels(exc.reason).inc()
+            await send_error(send, exc.status, exc.message, exc.headers + self._auth_headers(exc.status))
+
+    @staticmethod
+    def _auth_headers(status: int) -> list[tuple[bytes, bytes]]:
+        return [(b"www-authenticate", b'Basic realm="wharf"')] if status == 401 else []
+
+    def _base_url(self, scope: Scope) -> str:
+        public = self.core.settings.public_url
+        if public:
+            return public.rstrip("/")
+        host = (header(scope, b"host") or b"localhost").decode("latin-1")
+        return f"{scope.get('scheme', 'http')}://{host}"
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.core.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: Settings | None = None) -> WharfApp:
+    """Application factory (used by ``wharf serve`` workers and by tests)."""
+    from .observability import setup_logging
+
+    settings = settings or load_settings()
+    setup_logging(settings.log_level)
+    return WharfApp(Core(settings))

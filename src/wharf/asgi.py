@@ -1,0 +1,145 @@
+"""Small pure-ASGI helpers for the hot paths: bytes, JSON, errors, files (pathsend, Range, ETag/304)."""
+
+from __future__ import annotations
+
+import json
+import os
+from email.utils import formatdate
+from typing import Any, Awaitable, Callable, MutableMapping
+
+__all__ = [
+    "Scope", "Receive", "Send", "ASGIApp", "HTTPError",
+    "header", "send_bytes", "send_json", "send_error", "send_redirect", "send_file", "etag_matches",
+]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_FILE_CHUNK = 1024 * 1024
+
+
+class HTTPError(Exception):
+    """Raised anywhere below a route; turned into a response with a clear message."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+        self.reason = reason  # machine code (metrics tag)
+
+
+def header(scope: Scope, name: bytes) -> bytes | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return v
+    return None
+
+
+async def send_bytes(send: Send, status: int, body: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None, *, head: bool = False) -> None:
+    h = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if headers:
+        h.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": h})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def send_json(send: Send, status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None, *, head: bool = False) -> None:
+    body = json.dumps(obj, separators=(",", ":"), default=str).encode()
+    await send_bytes(send, status, body, b"application/json", headers, head=head)
+
+
+async def send_error(send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Errors are JSON ``{"error": ..., "status": ...}``; clients that show the body show the sentence."""
+    await send_json(send, status, {"error": message, "status": status}, headers)
+
+
+async def send_redirect(send: Send, location: str, status: int = 301) -> None:
+    await send_bytes(send, status, b"", b"text/plain", [(b"location", location.encode())])
+
+
+def etag_matches(scope: Scope, etag: bytes) -> bool:
+    inm = header(scope, b"if-none-match")
+    if inm is None:
+        return False
+    if inm.strip() == b"*":
+        return True
+    return any(t.strip().removeprefix(b"W/") == etag for t in inm.split(b","))
+
+
+def _parse_range(value: bytes, size: int) -> tuple[int, int] | None | bool:
+    """Single byte range -> (start, end inclusive); None when unsatisfiable; False when not understood (ignore)."""
+    try:
+        unit, _, spec = value.decode("latin-1").partition("=")
+        if unit.strip() != "bytes" or "," in spec:
+            return False
+        first, _, last = spec.strip().partition("-")
+        if first == "":
+            n = int(last)
+            if n <= 0:
+                return None
+            return (max(0, size - n), size - 1)
+        start = int(first)
+        end = int(last) if last else size - 1
+        if start >= size or end < start:
+            return None
+        return (start, min(end, size - 1))
+    except ValueError:
+        return False
+
+
+async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes, etag: bytes, size: int | None = None,
+                    mtime: float | None = None, immutable: bool = True, filename: str | None = None) -> None:
+    """Serve a file by path: ETag/304, single Range (206/416), Content-Length always, zero-copy pathsend when offered."""
+    if size is None or mtime is None:
+        st = os.stat(path)
+        size, mtime = st.st_size, st.st_mtime
+    head = scope["method"] == "HEAD"
+    headers = [
+        (b"etag", etag),
+        (b"accept-ranges", b"bytes"),
+        (b"last-modified", formatdate(mtime, usegmt=True).encode()),
+        (b"cache-control", b"public, max-age=31536000, immutable" if immutable else b"public, max-age=60"),
+        (b"content-type", content_type),
+    ]
+    if filename:
+        headers.append((b"content-disposition", b'attachment; filename="%s"' % filename.encode("utf-8", "replace").replace(b'"', b"")))
+    if etag_matches(scope, etag):
+        await send({"type": "http.response.start", "status": 304, "headers": headers[:4]})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    start, end, status = 0, size - 1, 200
+    rng = header(scope, b"range")
+    if rng is not None:
+        if_range = header(scope, b"if-range")
+        if if_range is None or if_range == etag:
+            parsed = _parse_range(rng, size)
+            if parsed is None:
+                await send({"type": "http.response.start", "status": 416,
+                            "headers": [(b"content-range", b"bytes */%d" % size), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            if parsed is not False:
+                start, end = parsed  # type: ignore[misc]
+                status = 206
+                headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end, size)))
+    length = end - start + 1 if size else 0
+    headers.append((b"content-length", str(length).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    if head or length == 0:
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if status == 200 and "http.response.pathsend" in scope.get("extensions", {}):
+        await send({"type": "http.response.pathsend", "path": path})
+        return
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = fh.read(min(_FILE_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})

@@ -1,0 +1,21 @@
+"""The ``wharf`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from . import admin, client, serve
+
+app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
+app.command("serve")(serve.serve)
+app.command("check")(admin.check)
+app.add_typer(client.repo_app, name="repo")
+app.add_typer(client.token_app, name="token")
+app.command("push")(client.push)
+app.command("yank")(client.yank)
+app.command("audit")(client.audit)
+app.command("whoami")(client.whoami)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,267 @@
+"""Commands that talk to a running server over its API: repo, token, push, yank, audit, whoami.
+
+Server URL and token come from ``--url``/``--token``, then ``WHARF_URL``/``WHARF_TOKEN``, then the config file
+(``$WHARF_CLIENT_CONFIG`` or ``~/.config/wharf/client.toml`` with ``url`` and ``token``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+__all__ = ["repo_app", "token_app", "push", "yank", "audit", "whoami"]
+
+repo_app = typer.Typer(help="Manage repositories.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+console = Console(stderr=True)
+
+UrlOpt = Annotated[Optional[str], typer.Option("--url", help="server URL (env WHARF_URL)")]
+TokenOpt = Annotated[Optional[str], typer.Option("--token", help="API token (env WHARF_TOKEN)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _config_file() -> dict[str, Any]:
+    path = Path(os.environ.get("WHARF_CLIENT_CONFIG") or Path.home() / ".config" / "wharf" / "client.toml")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+
+
+def _client(url: str | None, token: str | None) -> httpx.Client:
+    cfg = _config_file()
+    base = url or os.environ.get("WHARF_URL") or cfg.get("url") or "http://127.0.0.1:8080"
+    secret = token or os.environ.get("WHARF_TOKEN") or cfg.get("token")
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    verify: Any = os.environ.get("WHARF_CA_BUNDLE") or cfg.get("ca_bundle") or True
+    return httpx.Client(base_url=base.rstrip("/"), headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), verify=verify)
+
+
+def _check(resp: httpx.Response) -> Any:
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("error") or resp.text
+        except ValueError:
+            message = resp.text
+        console.print(f"[red]error {resp.status_code}:[/red] {message}")
+        raise typer.Exit(1)
+    if resp.status_code == 204 or not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text
+
+
+def _emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json or columns is None:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    rows = data if isinstance(data, list) else [data]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*[str(row.get(c, "")) for c in columns])
+    Console().print(table)
+
+
+# -- repositories ------------------------------------------------------------------------------------------------
+@repo_app.command("create")
+def repo_create(
+    name: str,
+    format: Annotated[str, typer.Option("--format", "-f", help="python, ...")] = "python",
+    kind: Annotated[str, typer.Option(help="hosted, proxy or group")] = "hosted",
+    private: Annotated[bool, typer.Option("--private/--public", help="anonymous read allowed?")] = False,
+    allow_overwrite: Annotated[bool, typer.Option(help="allow replacing files (not recommended)")] = False,
+    max_upload_size: Annotated[Optional[int], typer.Option(help="per-file limit in bytes")] = None,
+    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Create a repository."""
+    config: dict[str, Any] = {}
+    if allow_overwrite:
+        config["allow_overwrite"] = True
+    if max_upload_size:
+        config["max_upload_size"] = max_upload_size
+    with _client(url, token) as c:
+        data = _check(c.post("/api/v1/repositories", json={"name": name, "format": format, "kind": kind,
+                                                          "private": private, "config": config}))
+    _emit(data, as_json, ["name", "format", "kind", "private", "url"])
+
+
+@repo_app.command("list")
+def repo_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """List repositories you can read."""
+    with _client(url, token) as c:
+        data = _check(c.get("/api/v1/repositories"))
+    _emit(data, as_json, ["name", "format", "kind", "private", "version"])
+
+
+@repo_app.command("delete")
+def repo_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+                url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Delete a repository and everything in it."""
+    if not yes:
+        typer.confirm(f"Delete repository {name!r} and all its content?", abort=True)
+    with _client(url, token) as c:
+        _check(c.delete(f"/api/v1/repositories/{name}"))
+    console.print(f"deleted {name}")
+
+
+# -- tokens ------------------------------------------------------------------------------------------------------
+@token_app.command("create")
+def token_create(
+    name: str,
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help="REPO:ACTION, e.g. dev:write or '*:admin' (repeatable)")],
+    expires_in_days: Annotated[Optional[float], typer.Option(help="expiry in days")] = None,
+    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Create a token; its secret is printed once."""
+    scopes: dict[str, list[str]] = {}
+    for item in scope:
+        repo, sep, action = item.rpartition(":")
+        if not sep or not repo:
+            raise typer.BadParameter(f"scope {item!r} is not REPO:ACTION")
+        scopes.setdefault(repo, []).append(action)
+    body = {"name": name, "scopes": [{"repository": r, "actions": a} for r, a in scopes.items()],
+            "expires_in_days": expires_in_days}
+    with _client(url, token) as c:
+        data = _check(c.post("/api/v1/tokens", json=body))
+    if as_json:
+        _emit(data, True)
+    else:
+        console.print(f"token {data['name']}#{data['id']} created; the secret is shown only now:")
+        typer.echo(data["token"])
+
+
+@token_app.command("list")
+def token_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """List tokens (never their secrets)."""
+    with _client(url, token) as c:
+        data = _check(c.get("/api/v1/tokens"))
+    _emit(data, as_json, ["id", "name", "prefix", "scopes", "expires_at", "revoked_at"])
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """Revoke a token by id."""
+    with _client(url, token) as c:
+        data = _check(c.delete(f"/api/v1/tokens/{token_id}"))
+    _emit(data, as_json, ["id", "name", "revoked_at"])
+
+
+# -- files -------------------------------------------------------------------------------------------------------
+def _python_form(path: Path) -> dict[str, str]:
+    from packaging.utils import parse_sdist_filename, parse_wheel_filename
+
+    if path.name.endswith(".whl"):
+        name, version, _b, tags = parse_wheel_filename(path.name)
+        return {"name": name, "version": str(version), "filetype": "bdist_wheel",
+                "pyversion": sorted({t.interpreter for t in tags})[0]}
+    name, version = parse_sdist_filename(path.name)
+    return {"name": name, "version": str(version), "filetype": "sdist", "pyversion": "source"}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def push(
+    repository: str,
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="wheels and sdists")],
+    skip_existing: Annotated[bool, typer.Option(help="treat 'already exists' as success")] = False,
+    url: UrlOpt = None, token: TokenOpt = None,
+) -> None:
+    """Upload package files to a repository, with a progress bar."""
+    failed = 0
+    with _client(url, token) as c, Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                                           TransferSpeedColumn(), console=console) as progress:
+        for path in files:
+            try:
+                fields = _python_form(path)
+            except ValueError as exc:
+                console.print(f"[red]{path.name}:[/red] {exc}")
+                failed += 1
+                continue
+            fields.update({":action": "file_upload", "protocol_version": "1", "sha256_digest": _sha256(path),
+                           "metadata_version": "2.1"})
+            task = progress.add_task(path.name, total=path.stat().st_size)
+            boundary = os.urandom(16).hex()
+            body = _multipart(fields, path, boundary, lambda n, t=task: progress.advance(t, n))
+            resp = c.post(f"/{repository}/legacy/", content=body,
+                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            if resp.status_code == 400 and skip_existing and "already exist" in resp.text:
+                console.print(f"skipped {path.name} (already exists)")
+            elif resp.status_code >= 400:
+                failed += 1
+                try:
+                    msg = resp.json().get("error")
+                except ValueError:
+                    msg = resp.text
+                console.print(f"[red]{path.name}: {resp.status_code}[/red] {msg}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _multipart(fields: dict[str, str], path: Path, boundary: str, advance: Any) -> Iterator[bytes]:
+    for key, value in fields.items():
+        yield (f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n').encode()
+    yield (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{path.name}"\r\n'
+           f"Content-Type: application/octet-stream\r\n\r\n").encode()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(256 * 1024):
+            advance(len(chunk))
+            yield chunk
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+def yank(
+    target: Annotated[str, typer.Argument(help="REPO/PACKAGE@VERSION")],
+    reason: Annotated[Optional[str], typer.Option(help="why (shown to installers)")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="un-yank")] = False,
+    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Yank (PEP 592) or un-yank a release."""
+    repo, _, rest = target.partition("/")
+    package, _, version = rest.partition("@")
+    if not (repo and package and version):
+        raise typer.BadParameter("expected REPO/PACKAGE@VERSION")
+    path = f"/api/v1/repositories/{repo}/packages/{package}/versions/{version}/yank"
+    with _client(url, token) as c:
+        data = _check(c.delete(path) if undo else c.post(path, json={"reason": reason}))
+    _emit(data, True)
+
+
+def audit(
+    repository: Annotated[Optional[str], typer.Option("--repository", "-r")] = None,
+    action: Annotated[Optional[str], typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 50,
+    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Show the audit log (newest first)."""
+    params: dict[str, Any] = {"limit": limit}
+    if repository:
+        params["repository"] = repository
+    if action:
+        params["action"] = action
+    with _client(url, token) as c:
+        data = _check(c.get("/api/v1/audit", params=params))
+    _emit(data, as_json, ["id", "at", "actor", "action", "repository", "subject", "remote_addr"])
+
+
+def whoami(url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Show who the token is and what it may do."""
+    with _client(url, token) as c:
+        _emit(_check(c.get("/api/v1/whoami")), True)

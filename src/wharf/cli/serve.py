@@ -1,0 +1,95 @@
+"""``wharf serve``: migrate, bootstrap, then run granian workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..config import Settings, load_settings
+
+__all__ = ["serve", "settings_from_env", "SETTINGS_ENV"]
+
+SETTINGS_ENV = "WHARF_SETTINGS_JSON"
+
+
+def settings_from_env() -> Settings:
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        return load_settings()
+    values = json.loads(raw)
+    for key in ("data", "tls_cert", "tls_key"):
+        if values.get(key):
+            values[key] = Path(values[key])
+    return Settings(**values)
+
+
+def app_factory():  # type: ignore[no-untyped-def]
+    """Entry point of each granian worker process."""
+    from ..app import create_app
+
+    return create_app(settings_from_env())
+
+
+def prepare(settings: Settings) -> str | None:
+    """One-time work before workers start: schema upgrade, crash leftovers, first admin token, stale pages."""
+    from ..core.services import Core
+    from ..observability import setup_logging
+
+    setup_logging(settings.log_level)
+    core = Core(settings, migrate=True)
+    try:
+        core.blobs.cleanup_temp(older_than=0)
+        secret = core.bootstrap()
+        core.republish_stale()
+        return secret
+    finally:
+        core.close()
+
+
+def serve(
+    data: Annotated[Optional[Path], typer.Option(help="data directory (env WHARF_DATA)")] = None,
+    host: Annotated[Optional[str], typer.Option(help="address to listen on (env WHARF_HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (env WHARF_PORT)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="server processes (env WHARF_WORKERS)")] = None,
+    database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (env WHARF_DATABASE_URL)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML settings file (env WHARF_CONFIG)")] = None,
+    tls_cert: Annotated[Optional[Path], typer.Option(help="serve HTTPS with this certificate (PEM)")] = None,
+    tls_key: Annotated[Optional[Path], typer.Option(help="private key for --tls-cert (PEM)")] = None,
+    access_log: Annotated[Optional[bool], typer.Option("--access-log/--no-access-log", help="JSON access log")] = None,
+    max_upload_size: Annotated[Optional[int], typer.Option(help="default per-file upload limit in bytes")] = None,
+) -> None:
+    """Run the server (embedded defaults: SQLite and files under ./data)."""
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    settings = load_settings(config, data=data, host=host, port=port, workers=workers, database_url=database_url,
+                             tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, max_upload_size=max_upload_size)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    settings.data.mkdir(parents=True, exist_ok=True)
+    secret = prepare(settings)
+    if secret is not None:
+        path = settings.data / "admin-token"
+        typer.echo(f"\n  Wharf admin token (shown once; also written to {path}, mode 0600):\n\n    {secret}\n", err=True)
+    env = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(settings).items()}
+    env["bootstrap_token"] = None
+    os.environ[SETTINGS_ENV] = json.dumps(env)
+    if settings.workers > 1:
+        prom = settings.data / "state" / "prometheus"
+        shutil.rmtree(prom, ignore_errors=True)
+        prom.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
+    scheme = "https" if settings.tls_cert else "http"
+    typer.echo(f"Wharf listening on {scheme}://{settings.host}:{settings.port}/ (data: {settings.data.resolve()}, "
+               f"database: {settings.db_url.split('://')[0]}, workers: {settings.workers})", err=True)
+    Server(
+        "wharf.cli.serve:app_factory", factory=True, address=settings.host, port=settings.port,
+        interface=Interfaces.ASGI, workers=settings.workers, log_access=False, log_enabled=True,
+        ssl_cert=settings.tls_cert, ssl_key=settings.tls_key, backlog=2048,
+    ).serve()

@@ -1,0 +1,91 @@
+"""Settings: defaults < TOML file < environment (WHARF_*) < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: Path = Path("./data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    database_url: str | None = None  # default: sqlite:///DATA/wharf.db
+    storage_backend: str = "local"
+    max_upload_size: int = 100 * 1024 * 1024
+    public_url: str | None = None  # external base URL if behind a reverse proxy
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    access_log: bool = True
+    log_level: str = "info"
+    token_cache_ttl: float = 5.0
+    bootstrap_token: str | None = field(default=None, repr=False)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data / 'wharf.db').resolve()}"
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_ENV = {
+    "data": ("WHARF_DATA", Path),
+    "host": ("WHARF_HOST", str),
+    "port": ("WHARF_PORT", int),
+    "workers": ("WHARF_WORKERS", int),
+    "database_url": ("WHARF_DATABASE_URL", str),
+    "max_upload_size": ("WHARF_MAX_UPLOAD_SIZE", int),
+    "public_url": ("WHARF_PUBLIC_URL", str),
+    "tls_cert": ("WHARF_TLS_CERT", Path),
+    "tls_key": ("WHARF_TLS_KEY", Path),
+    "log_level": ("WHARF_LOG_LEVEL", str),
+    "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
+}
+_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: object) -> object:
+    if name in ("data", "tls_cert", "tls_key") and value is not None:
+        return Path(str(value))
+    if name in ("port", "workers", "max_upload_size") and value is not None:
+        return int(value)  # type: ignore[arg-type]
+    if name == "token_cache_ttl" and value is not None:
+        return float(value)  # type: ignore[arg-type]
+    if name == "access_log" and isinstance(value, str):
+        return value.lower() not in ("0", "false", "no", "off")
+    return value
+
+
+def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None, **flags: object) -> Settings:
+    """Build settings from a TOML file (``[server]`` table or top level), the environment, then flags."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = config_file or (Path(env["WHARF_CONFIG"]) if env.get("WHARF_CONFIG") else None)
+    if path is not None:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+        table = doc.get("server", doc)
+        for key, value in table.items():
+            key = key.replace("-", "_")
+            if key not in _TYPES:
+                raise ValueError(f"unknown setting {key!r} in {path}")
+            values[key] = _coerce(key, value)
+    for key, (var, _typ) in _ENV.items():
+        if var in env and env[var] != "":
+            values[key] = _coerce(key, env[var])
+    if "WHARF_ACCESS_LOG" in env:
+        values["access_log"] = _coerce("access_log", env["WHARF_ACCESS_LOG"])
+    for key, value in flags.items():
+        if value is not None:
+            values[key] = _coerce(key, value)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,250 @@
+"""Repository content and immutable versions.
+
+Every change to a repository makes version N+1. An artifact is alive in a repository between
+``version_added`` and ``version_removed``; any past version's contents are one query away (snapshots build on it).
+A key (Python: the filename) that was ever in the repository stays reserved unless the repository allows overwrite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db.models import Artifact, Blob, Repository, RepositoryContent, RepositoryVersion
+from ..storage import BlobRef
+from . import audit
+from .errors import FileExists, FileWasDeleted, NotFound
+from .interfaces import RepoInfo
+
+__all__ = ["ContentService", "NewArtifact", "LiveFile", "AddResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewArtifact:
+    """What a format's ingest hands to core after validating a file."""
+
+    format: str
+    name: str
+    version: str
+    filename: str
+    blob: BlobRef
+    kind: str | None = None
+    meta: dict[str, Any] | None = None
+    metadata_blob: BlobRef | None = None
+    origin: str = "upload"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFile:
+    """A file alive in a repository version, as index renderers need it."""
+
+    artifact_id: int
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    kind: str | None
+    meta: dict[str, Any]
+    metadata_sha256: str | None
+    yanked: bool
+    yanked_reason: str | None
+    added_at: Any
+    uploaded_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    created: bool  # False: the identical file was already there (idempotent retry)
+    version: int
+    file: LiveFile
+
+
+def _alive(v: int | None):  # type: ignore[no-untyped-def]
+    if v is None:
+        return RepositoryContent.version_removed.is_(None)
+    return and_(RepositoryContent.version_added <= v,
+                or_(RepositoryContent.version_removed.is_(None), RepositoryContent.version_removed > v))
+
+
+_LIVE_COLUMNS = (
+    Artifact.id, Artifact.name, Artifact.version, Artifact.filename, Artifact.sha256, Artifact.size, Artifact.kind,
+    Artifact.meta, Artifact.metadata_sha256, RepositoryContent.yanked, RepositoryContent.yanked_reason,
+    RepositoryContent.added_at, Artifact.uploaded_by,
+)
+
+
+class ContentService:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def _lock_and_bump(self, s: Session, repo_id: int, actor: str, summary: str) -> int:
+        """Serialise writers on one repository (row lock on PostgreSQL; BEGIN IMMEDIATE already on SQLite)
+        and open version N+1."""
+        repo = s.scalar(select(Repository).where(Repository.id == repo_id).with_for_update())
+        if repo is None:
+            raise NotFound("the repository was deleted")
+        repo.version += 1
+        s.add(RepositoryVersion(repository_id=repo_id, number=repo.version, actor=actor, summary=summary))
+        return repo.version
+
+    def add(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
+            allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD) -> AddResult:
+        key = new.filename
+        try:
+            with self._sessions.begin() as s:
+                live = s.execute(
+                    select(RepositoryContent, Artifact).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+                    .where(RepositoryContent.repository_id == repo.id, RepositoryContent.key == key,
+                           RepositoryContent.version_removed.is_(None))
+                ).first()
+                if live is not None and live[1].sha256 == new.blob.sha256:
+                    return AddResult(False, repo.version, self._live_file(live[0], live[1]))
+                if live is not None and not allow_overwrite:
+                    raise FileExists(f"File already exists ('{key}', with sha256 hash '{live[1].sha256}'). "
+                                     "Files are immutable: upload a new version instead.")
+                if live is None and not allow_overwrite:
+                    gone = s.scalar(select(RepositoryContent.id).where(
+                        RepositoryContent.repository_id == repo.id, RepositoryContent.key == key).limit(1))
+                    if gone is not None:
+                        raise FileWasDeleted(f"File '{key}' was previously uploaded to this repository and deleted; "
+                                             "a filename cannot be reused. Upload a new version instead.")
+                version = self._lock_and_bump(s, repo.id, actor, f"add {key}")
+                if live is not None:
+                    live[0].version_removed = version
+                    s.flush()
+                artifact = self._upsert_artifact(s, new, actor)
+                row = RepositoryContent(repository_id=repo.id, artifact_id=artifact.id, key=key, name=new.name,
+                                        version_added=version)
+                s.add(row)
+                s.flush()
+                audit.record(s, audit_tag, actor=actor, repository=repo.name, subject=key, remote_addr=remote_addr,
+                             sha256=new.blob.sha256, size=new.blob.size, name=new.name, version=new.version, origin=new.origin)
+                return AddResult(True, version, self._live_file(row, artifact))
+        except IntegrityError:
+            # a concurrent upload of the same key won the race (unique live-key index)
+            raise FileExists(f"File already exists ('{key}'): another upload of it completed first.")
+
+    def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str) -> Artifact:
+        for ref in filter(None, (new.blob, new.metadata_blob)):
+            if s.get(Blob, ref.sha256) is None:
+                s.add(Blob(sha256=ref.sha256, size=ref.size))
+        s.flush()
+        art = s.scalar(select(Artifact).where(Artifact.format == new.format, Artifact.filename == new.filename,
+                                              Artifact.sha256 == new.blob.sha256))
+        if art is None:
+            art = Artifact(format=new.format, name=new.name, version=new.version, filename=new.filename,
+                           sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
+                           metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
+                           origin=new.origin, uploaded_by=actor)
+            s.add(art)
+            s.flush()
+        return art
+
+    def remove(self, repo: RepoInfo, *, keys: Sequence[str] | None = None, name: str | None = None,
+               version: str | None = None, actor: str, remote_addr: str | None = None,
+               tag: audit.AuditTag = audit.AuditTag.FILE_DELETE) -> list[LiveFile]:
+        """Remove files (by key, or all of a name[/version]) in a new repository version; returns what was removed."""
+        with self._sessions.begin() as s:
+            rows = self._select_live(s, repo.id, keys=keys, name=name, version=version)
+            if not rows:
+                raise NotFound("nothing matched in repository '%s'" % repo.name)
+            v = self._lock_and_bump(s, repo.id, actor, f"remove {len(rows)} file(s)")
+            for row, _art in rows:
+                row.version_removed = v
+            removed = [self._live_file(row, art) for row, art in rows]
+            audit.record(s, tag, actor=actor, repository=repo.name, subject=name or ",".join(f.filename for f in removed),
+                         remote_addr=remote_addr, keys=[f.filename for f in removed], version=version)
+        return removed
+
+    def set_yanked(self, repo: RepoInfo, *, name: str, version: str | None = None, keys: Sequence[str] | None = None,
+                   yanked: bool, reason: str | None, actor: str, remote_addr: str | None = None) -> list[str]:
+        """Yank/unyank files: the old rows end and new rows with the new flag start in version N+1."""
+        with self._sessions.begin() as s:
+            rows = self._select_live(s, repo.id, keys=keys, name=name, version=version)
+            if not rows:
+                raise NotFound(f"no files of {name} {version or ''} in repository '{repo.name}'".replace("  ", " "))
+            v = self._lock_and_bump(s, repo.id, actor, ("yank " if yanked else "unyank ") + name)
+            for row, _art in rows:
+                row.version_removed = v
+            s.flush()
+            for row, _art in rows:
+                s.add(RepositoryContent(repository_id=repo.id, artifact_id=row.artifact_id, key=row.key, name=row.name,
+                                        version_added=v, yanked=yanked, yanked_reason=reason if yanked else None,
+                                        added_at=row.added_at))
+            keys_done = [row.key for row, _a in rows]
+            audit.record(s, audit.AuditTag.FILE_YANK if yanked else audit.AuditTag.FILE_UNYANK, actor=actor,
+                         repository=repo.name, subject=name, remote_addr=remote_addr, keys=keys_done, reason=reason)
+        return keys_done
+
+    def _select_live(self, s: Session, repo_id: int, *, keys: Sequence[str] | None, name: str | None, version: str | None):  # type: ignore[no-untyped-def]
+        q = (select(RepositoryContent, Artifact).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+             .where(RepositoryContent.repository_id == repo_id, RepositoryContent.version_removed.is_(None)))
+        if keys is not None:
+            q = q.where(RepositoryContent.key.in_(list(keys)))
+        if name is not None:
+            q = q.where(RepositoryContent.name == name)
+        if version is not None:
+            q = q.where(Artifact.version == version)
+        return list(s.execute(q).tuples())
+
+    # -- reads ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _live_file(row: RepositoryContent, art: Artifact) -> LiveFile:
+        return LiveFile(art.id, art.name, art.version, art.filename, art.sha256, art.size, art.kind, art.meta or {},
+                        art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by)
+
+    def files(self, repo_id: int, name: str | None = None, *, at_version: int | None = None) -> list[LiveFile]:
+        q = (select(*_LIVE_COLUMNS).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+             .where(RepositoryContent.repository_id == repo_id, _alive(at_version)))
+        if name is not None:
+            q = q.where(RepositoryContent.name == name)
+        q = q.order_by(Artifact.id)
+        with self._sessions() as s:
+            return [LiveFile(*r) for r in s.execute(q)]
+
+    def names(self, repo_id: int, *, at_version: int | None = None) -> list[str]:
+        q = (select(RepositoryContent.name).where(RepositoryContent.repository_id == repo_id, _alive(at_version))
+             .group_by(RepositoryContent.name).order_by(RepositoryContent.name))
+        with self._sessions() as s:
+            return list(s.scalars(q))
+
+    def has_name(self, repo_id: int, name: str) -> bool:
+        q = select(RepositoryContent.id).where(RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
+                                               RepositoryContent.version_removed.is_(None)).limit(1)
+        with self._sessions() as s:
+            return s.scalar(q) is not None
+
+    def counts(self, repo_id: int) -> dict[str, int]:
+        with self._sessions() as s:
+            files, size = s.execute(select(func.count(RepositoryContent.id), func.coalesce(func.sum(Artifact.size), 0))
+                                    .join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+                                    .where(RepositoryContent.repository_id == repo_id, _alive(None))).one()
+            names = s.scalar(select(func.count(func.distinct(RepositoryContent.name)))
+                             .where(RepositoryContent.repository_id == repo_id, _alive(None)))
+        return {"files": int(files), "packages": int(names or 0), "bytes": int(size)}
+
+    def live_sha256(self, repo_id: int, key: str) -> str | None:
+        q = (select(Artifact.sha256).join(RepositoryContent, Artifact.id == RepositoryContent.artifact_id)
+             .where(RepositoryContent.repository_id == repo_id, RepositoryContent.key == key,
+                    RepositoryContent.version_removed.is_(None)))
+        with self._sessions() as s:
+            return s.scalar(q)
+
+    def forget_blob_if_unreferenced(self, blobs: Any, sha256: str) -> None:
+        """Delete a just-written blob that no row references (a rejected upload must leave nothing behind)."""
+        with self._sessions.begin() as s:
+            if s.get(Blob, sha256) is None:
+                blobs.delete(sha256)
+
+    def referenced_blobs(self) -> set[str]:
+        with self._sessions() as s:
+            a = set(s.scalars(select(Artifact.sha256)))
+            b = set(x for x in s.scalars(select(Artifact.metadata_sha256)) if x)
+            c = set(s.scalars(select(Blob.sha256)))
+        return a | b | c

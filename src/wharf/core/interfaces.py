@@ -1,0 +1,79 @@
+"""The contract between core and format plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Mapping, Protocol
+
+from .auth import Principal
+from .errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..asgi import Receive, Scope, Send
+    from .services import Core
+
+__all__ = ["RepoInfo", "RequestContext", "FormatPlugin", "RepoHandler", "KINDS"]
+
+KINDS = ("hosted", "proxy", "group")
+
+
+@dataclass(frozen=True, slots=True)
+class RepoInfo:
+    """A repository's settings as request handlers see them (a cached, immutable copy of the row)."""
+
+    id: int
+    name: str
+    format: str
+    kind: str
+    private: bool
+    config: Mapping[str, Any]
+    version: int
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.config.get(key, default)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    repo: RepoInfo
+    principal: Principal | None
+    base_url: str  # e.g. "http://127.0.0.1:8080" (no trailing slash)
+    remote_addr: str | None
+    realm: str = "wharf"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def repo_url(self) -> str:
+        return f"{self.base_url}/{self.repo.name}"
+
+    @property
+    def actor(self) -> str:
+        return self.principal.label if self.principal else "anonymous"
+
+    def require(self, action: str) -> None:
+        """Allow the request or raise 401 (no credentials) / 403 (credentials without the scope)."""
+        if action == "read" and not self.repo.private:
+            return
+        if self.principal is None:
+            raise Unauthorized(f"authentication required for {action} access to repository '{self.repo.name}'")
+        if not self.principal.can(action, self.repo.name):
+            raise Forbidden(f"this token has no {action} access to repository '{self.repo.name}'")
+
+
+RepoHandler = Callable[[RequestContext, "Scope", "Receive", "Send", str], Awaitable[None]]
+
+
+class FormatPlugin(Protocol):
+    """What an ecosystem folder under ``wharf.formats`` provides. Core calls nothing else."""
+
+    name: str
+    kinds: frozenset[str]
+
+    def validate_config(self, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Check and normalise format-specific repository settings; raise InvalidInput."""
+
+    def handler(self, core: "Core") -> RepoHandler:
+        """The client-protocol routes under ``/<repo>/``; ``subpath`` is the rest of the path after the repo name."""
+
+    def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
+        """Re-render the index pages of these package names (None: all) and the root, after a change."""

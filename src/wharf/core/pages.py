@@ -1,0 +1,177 @@
+"""The published tree: index pages rendered on change, and download links, served without the database.
+
+``pages/<repo>/<key>.page`` holds every rendering of one page (e.g. HTML and JSON) behind a one-line JSON header
+with the repository version it was rendered from; a render from an older version never replaces a newer one.
+``pages/<repo>/files/<sha256>/<filename>`` is a symlink to the blob: its presence is what makes a file downloadable
+from that repository (delete/quarantine unlinks it). Every process keeps parsed pages in memory and re-reads a
+page only when its file changed (one ``stat`` per request).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from glob import escape as glob_escape
+from pathlib import Path
+
+__all__ = ["Page", "PageStore"]
+
+_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._/~-]*$")
+_MAX_CACHED = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    version: int
+    variants: dict[str, tuple[bytes, bytes]]  # variant -> (etag with quotes, body)
+
+
+def _check(part: str) -> str:
+    if not _KEY_RE.match(part) or ".." in part or "//" in part:
+        raise ValueError(f"unsafe page key {part!r}")
+    return part
+
+
+class PageStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Page]] = OrderedDict()
+
+    # -- pages ----------------------------------------------------------------------------------------------
+    def _page_path(self, repo: str, key: str) -> str:
+        return f"{self.root}/{_check(repo)}/{_check(key)}.page"
+
+    def write(self, repo: str, key: str, version: int, variants: dict[str, bytes]) -> bool:
+        """Publish a page atomically unless a newer rendering is already there. Returns whether it was written."""
+        path = Path(self._page_path(repo, key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header: dict[str, object] = {"v": version, "variants": {}}
+        offset = 0
+        for name, body in variants.items():
+            etag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
+            header["variants"][name] = [offset, len(body), etag]  # type: ignore[index]
+            offset += len(body)
+        with self._lock(repo):
+            current = self._read_header(path)
+            if current is not None and current > version:
+                return False
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+                for body in variants.values():
+                    fh.write(body)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        return True
+
+    def delete(self, repo: str, key: str) -> None:
+        with self._lock(repo):
+            Path(self._page_path(repo, key)).unlink(missing_ok=True)
+
+    def read(self, repo: str, key: str) -> Page | None:
+        """The current page, from memory when its file is unchanged. None if not published."""
+        try:
+            path = self._page_path(repo, key)
+        except ValueError:
+            return None
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        sig = (st.st_ino, st.st_mtime_ns, st.st_size)
+        hit = self._cache.get(path)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        head, _, body = data.partition(b"\n")
+        meta = json.loads(head)
+        page = Page(meta["v"], {k: (v[2].encode(), body[v[0]:v[0] + v[1]]) for k, v in meta["variants"].items()})
+        self._cache[path] = (sig, page)
+        if len(self._cache) > _MAX_CACHED:
+            self._cache.popitem(last=False)
+        return page
+
+    @staticmethod
+    def _read_header(path: Path) -> int | None:
+        try:
+            with open(path, "rb") as fh:
+                return int(json.loads(fh.readline())["v"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+
+    def _lock(self, repo: str) -> "_FileLock":
+        d = self.root / _check(repo)
+        d.mkdir(parents=True, exist_ok=True)
+        return _FileLock(d / ".lock")
+
+    # -- download links ---------------------------------------------------------------------------------------
+    def _link_path(self, repo: str, sha256: str, filename: str) -> str:
+        if "/" in filename or "\\" in filename or filename in (".", "..") or not filename or "\x00" in filename:
+            raise ValueError(f"unsafe filename {filename!r}")
+        if len(sha256) != 64:
+            raise ValueError("bad sha256")
+        return f"{self.root}/{_check(repo)}/files/{sha256}/{filename}"
+
+    def link_file(self, repo: str, sha256: str, filename: str, target: Path) -> None:
+        path = Path(self._link_path(repo, sha256, filename))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".tmp-{os.getpid()}-{filename}"
+        tmp.unlink(missing_ok=True)
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+
+    def unlink_file(self, repo: str, sha256: str, filename: str) -> None:
+        """Unpublish a file and the files derived from it (``<filename>.<suffix>``, e.g. PEP 658 metadata)."""
+        path = Path(self._link_path(repo, sha256, filename))
+        path.unlink(missing_ok=True)
+        for derived in path.parent.glob(glob_escape(filename) + ".*"):
+            derived.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass
+
+    def file_path(self, repo: str, sha256: str, filename: str) -> tuple[str, os.stat_result] | None:
+        """The servable path of a published file and its stat, or None (not published here / bad name)."""
+        try:
+            path = self._link_path(repo, sha256, filename)
+            return path, os.stat(path)
+        except (ValueError, FileNotFoundError, NotADirectoryError):
+            return None
+
+    def published_files(self, repo: str) -> list[tuple[str, str]]:
+        base = self.root / _check(repo) / "files"
+        if not base.is_dir():
+            return []
+        return [(d.name, f.name) for d in base.iterdir() if d.is_dir() for f in d.iterdir() if not f.name.startswith(".tmp-")]
+
+    def drop_repository(self, repo: str) -> None:
+        shutil.rmtree(self.root / _check(repo), ignore_errors=True)
+        self._cache.clear()
+
+
+class _FileLock:
+    def __init__(self, path: Path):
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> "_FileLock":
+        self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)

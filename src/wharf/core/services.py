@@ -1,0 +1,146 @@
+"""The composition root: builds every service once per process and wires them together."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Collection, Mapping, cast
+
+from sqlalchemy import select
+
+from ..config import Settings
+from ..db import make_engine, make_sessionmaker, upgrade
+from ..db.models import Repository
+from ..storage import make_blob_store
+from .audit import AuditLog
+from .auth import TokenService
+from .content import ContentService
+from .interfaces import FormatPlugin, RepoInfo
+from .pages import PageStore
+from .repositories import RepositoryService
+from .signal import ChangeSignal
+
+__all__ = ["Core"]
+
+log = logging.getLogger("wharf.core")
+
+
+class Core:
+    def __init__(self, settings: Settings, *, plugins: Mapping[str, FormatPlugin] | None = None, migrate: bool = False):
+        from ..formats import load_plugins
+
+        self.settings = settings
+        data = Path(settings.data)
+        data.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.db_url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.blobs = make_blob_store(settings.storage_backend, data)
+        self.signal = ChangeSignal(data / "state" / "epoch")
+        self.plugins: Mapping[str, FormatPlugin] = plugins or cast(Mapping[str, FormatPlugin], load_plugins())
+        self.tokens = TokenService(self.sessions, cache_ttl=settings.token_cache_ttl)
+        self.repos = RepositoryService(self.sessions, self.plugins, self.signal)
+        self.content = ContentService(self.sessions)
+        self.audit = AuditLog(self.sessions)
+        self.pages = PageStore(data / "pages")
+        self._epoch = self.signal.current()
+
+    # -- per request ---------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Drop per-process caches when another process changed settings or tokens."""
+        epoch = self.signal.current()
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self.repos.invalidate()
+            self.tokens.clear_cache()
+
+    def plugin(self, repo: RepoInfo) -> FormatPlugin:
+        return self.plugins[repo.format]
+
+    # -- orchestration across services ---------------------------------------------------------------------
+    def create_repository(self, **kw: Any) -> RepoInfo:
+        info = self.repos.create(**kw)
+        self.publish(info, None)
+        return info
+
+    def delete_repository(self, name: str, *, actor: str, remote_addr: str | None = None) -> None:
+        self.repos.delete(name, actor=actor, remote_addr=remote_addr)
+        self.pages.drop_repository(name)
+
+    def remove_files(self, repo: RepoInfo, *, actor: str, remote_addr: str | None = None, **which: Any) -> list[Any]:
+        """Delete files (by ``keys``, or ``name``[+``version``]) in a new version, unpublish them, re-render."""
+        removed = self.content.remove(repo, actor=actor, remote_addr=remote_addr, **which)
+        for f in removed:
+            self.pages.unlink_file(repo.name, f.sha256, f.filename)
+        self.publish(repo, {f.name for f in removed})
+        return removed
+
+    def set_yanked(self, repo: RepoInfo, *, name: str, **kw: Any) -> list[str]:
+        keys = self.content.set_yanked(repo, name=name, **kw)
+        self.publish(repo, {name})
+        return keys
+
+    def publish(self, repo: RepoInfo, names: Collection[str] | None) -> None:
+        """Re-render what changed; records the repository version the published tree reflects."""
+        # the version is read before the plugin queries content, so a page never claims more than it shows
+        fresh = dataclasses.replace(repo, version=self._db_version(repo.id))
+        self.plugin(repo).publish(self, fresh, names)
+        self._write_marker(repo.name, fresh.version)
+
+    def _db_version(self, repo_id: int) -> int:
+        with self.sessions() as s:
+            return int(s.scalar(select(Repository.version).where(Repository.id == repo_id)) or 0)
+
+    def _marker(self, name: str) -> Path:
+        return self.pages.root / name / ".published"
+
+    def _write_marker(self, name: str, version: int) -> None:
+        path = self._marker(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            current = int(path.read_text())
+        except (FileNotFoundError, ValueError):
+            current = -1
+        if version > current:
+            tmp = path.with_suffix(f".{os.getpid()}")
+            tmp.write_text(str(version))
+            os.replace(tmp, path)
+
+    def republish_stale(self, *, force: bool = False) -> list[str]:
+        """After a crash (or with force) re-render every repository whose published tree lags its database version."""
+        done = []
+        for repo in self.repos.list():
+            try:
+                current = int(self._marker(repo.name).read_text())
+            except (FileNotFoundError, ValueError):
+                current = -1
+            if force or current < repo.version:
+                self.publish(repo, None)
+                done.append(repo.name)
+        return done
+
+    # -- first start ---------------------------------------------------------------------------------------
+    def bootstrap(self) -> str | None:
+        """On an empty database, create the admin token (from WHARF_BOOTSTRAP_TOKEN if set). Returns it if created."""
+        if self.tokens.count() > 0:
+            return None
+        secret = self.settings.bootstrap_token
+        _tok, secret = self.tokens.create(name="admin", scopes=[{"repository": "*", "actions": ["admin"]}],
+                                          expires_at=None, creator=None, secret=secret)
+        path = Path(self.settings.data) / "admin-token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        os.chmod(path, 0o600)
+        return secret
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def print_once(secret: str, path: Path) -> None:
+    sys.stderr.write(f"\n  Wharf admin token (shown once, also written to {path}):\n\n    {secret}\n\n")

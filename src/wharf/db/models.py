@@ -1,0 +1,152 @@
+"""SQLAlchemy models: the source of truth. Everything served is derived from these rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Blob",
+    "Repository",
+    "RepositoryVersion",
+    "Artifact",
+    "RepositoryContent",
+    "Token",
+    "AuditEvent",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Blob(Base):
+    """A content-addressed byte string in the blob store."""
+
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    format: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # hosted | proxy | group
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # number of the latest RepositoryVersion; every change makes a new one
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RepositoryVersion(Base):
+    """An immutable numbered state of a repository (contents are RepositoryContent rows alive at that number)."""
+
+    __tablename__ = "repository_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    summary: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("repository_id", "number"),)
+
+
+class Artifact(Base):
+    """A file of some format (a wheel, a tarball, ...). Immutable; shared by every repository that holds it."""
+
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    format: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))  # normalized package name
+    version: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str | None] = mapped_column(String(32))  # format-specific file type (sdist, bdist_wheel, ...)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metadata_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"))  # e.g. PEP 658 METADATA
+    origin: Mapped[str] = mapped_column(String(500), default="upload")
+    uploaded_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("format", "filename", "sha256"),)
+
+
+class RepositoryContent(Base):
+    """Membership of an artifact in a repository between two versions: alive in versions
+    ``version_added <= v < version_removed`` (``version_removed`` NULL: still there)."""
+
+    __tablename__ = "repository_content"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id"))
+    key: Mapped[str] = mapped_column(String(500))  # the format's repo key (Python: filename)
+    name: Mapped[str] = mapped_column(String(255))  # normalized package name (denormalized for index queries)
+    version_added: Mapped[int] = mapped_column(Integer)
+    version_removed: Mapped[int | None] = mapped_column(Integer)
+    yanked: Mapped[bool] = mapped_column(Boolean, default=False)
+    yanked_reason: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        Index(
+            "uq_repository_content_live_key",
+            "repository_id",
+            "key",
+            unique=True,
+            sqlite_where=text("version_removed IS NULL"),
+            postgresql_where=text("version_removed IS NULL"),
+        ),
+        Index("ix_repository_content_name", "repository_id", "name", "version_removed"),
+        Index("ix_repository_content_key", "repository_id", "key"),
+        Index("ix_repository_content_artifact", "artifact_id"),
+    )
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the secret
+    prefix: Mapped[str] = mapped_column(String(16))  # first characters, for people to recognise a token
+    # [{"repository": "*" | name, "actions": ["read", "write", "admin"]}]
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100), index=True)  # source:subject:action
+    repository: Mapped[str | None] = mapped_column(String(100), index=True)
+    subject: Mapped[str | None] = mapped_column(String(500))
+    remote_addr: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,200 @@
+"""Index rendering: PEP 503 HTML and PEP 691 JSON (api-version 1.1, PEP 700), rendered on change, plus the JSON API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from html import escape
+from typing import TYPE_CHECKING, Any, Collection, Iterable
+
+from packaging.version import InvalidVersion, Version
+
+from ...core.content import LiveFile
+from ...core.interfaces import RepoInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+
+__all__ = ["publish", "render_project", "render_root", "project_json_api", "ROOT_KEY", "project_key"]
+
+ROOT_KEY = "simple/~root"
+API_VERSION = "1.1"
+
+
+def project_key(name: str) -> str:
+    return f"simple/{name}"
+
+
+def _vkey(v: str) -> tuple[int, Any]:
+    try:
+        return (1, Version(v))
+    except InvalidVersion:
+        return (0, v)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def file_url(f: LiveFile) -> str:
+    # relative to /<repo>/simple/<name>/ so pre-rendered pages work behind any host or path prefix
+    return f"../../files/{f.sha256}/{f.filename}"
+
+
+def render_project(name: str, files: list[LiveFile]) -> dict[str, bytes]:
+    files = sorted(files, key=lambda f: (_vkey(f.version), f.filename))
+    out = [
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"1.1\">\n",
+        f"<title>Links for {escape(name)}</title>\n</head>\n<body>\n<h1>Links for {escape(name)}</h1>\n",
+    ]
+    jfiles = []
+    for f in files:
+        rp = f.meta.get("requires_python")
+        attrs = f' href="{escape(file_url(f))}#sha256={f.sha256}"'
+        if rp:
+            attrs += f' data-requires-python="{escape(rp)}"'
+        if f.metadata_sha256:
+            attrs += f' data-dist-info-metadata="sha256={f.metadata_sha256}" data-core-metadata="sha256={f.metadata_sha256}"'
+        if f.yanked:
+            attrs += f' data-yanked="{escape(f.yanked_reason or "")}"'
+        out.append(f"<a{attrs}>{escape(f.filename)}</a><br>\n")
+        jfiles.append({
+            "filename": f.filename,
+            "url": file_url(f),
+            "hashes": {"sha256": f.sha256},
+            "requires-python": rp,
+            "yanked": (f.yanked_reason or True) if f.yanked else False,
+            "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+            "dist-info-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+            "size": f.size,
+            "upload-time": _iso(f.added_at),
+        })
+    out.append("</body>\n</html>\n")
+    versions = sorted({f.version for f in files}, key=_vkey)
+    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": versions, "files": jfiles}
+    return {"html": "".join(out).encode(), "json": json.dumps(doc, separators=(",", ":")).encode()}
+
+
+def render_root(names: Iterable[str]) -> dict[str, bytes]:
+    names = list(names)
+    html = ["<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"1.1\">\n"
+            "<title>Simple index</title>\n</head>\n<body>\n"]
+    html.extend(f'<a href="{n}/">{n}</a><br>\n' for n in names)
+    html.append("</body>\n</html>\n")
+    doc = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in names]}
+    return {"html": "".join(html).encode(), "json": json.dumps(doc, separators=(",", ":")).encode()}
+
+
+def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
+    """Render the pages of ``names`` (None: every name) and the root list; link downloadable files."""
+    version = repo.version
+    all_names = core.content.names(repo.id)
+    if names is None:
+        targets = set(all_names)
+        # drop pages and links of names that are gone
+        for page in (core.pages.root / repo.name / "simple").glob("*.page"):
+            if page.stem != "~root" and page.stem not in targets:
+                core.pages.delete(repo.name, project_key(page.stem))
+        wanted = {(f.sha256, f.filename) for f in core.content.files(repo.id)}
+        for sha, fn in core.pages.published_files(repo.name):
+            if (sha, fn.removesuffix(".metadata")) not in wanted:
+                core.pages.unlink_file(repo.name, sha, fn)
+    else:
+        targets = set(names)
+    for name in targets:
+        files = core.content.files(repo.id, name)
+        if not files:
+            core.pages.delete(repo.name, project_key(name))
+            continue
+        for f in files:
+            _link(core, repo, f)
+        core.pages.write(repo.name, project_key(name), version, render_project(name, files))
+    core.pages.write(repo.name, ROOT_KEY, version, render_root(all_names))
+
+
+def _link(core: "Core", repo: RepoInfo, f: LiveFile) -> None:
+    if core.pages.file_path(repo.name, f.sha256, f.filename) is None:
+        path = core.blobs.local_path(f.sha256)
+        if path is not None:
+            core.pages.link_file(repo.name, f.sha256, f.filename, path)
+    if f.metadata_sha256 and core.pages.file_path(repo.name, f.sha256, f.filename + ".metadata") is None:
+        mpath = core.blobs.local_path(f.metadata_sha256)
+        if mpath is not None:
+            core.pages.link_file(repo.name, f.sha256, f.filename + ".metadata", mpath)
+
+
+def _file_json(f: LiveFile, base: str) -> dict[str, Any]:
+    d = f.meta.get("digests", {})
+    return {
+        "comment_text": "",
+        "digests": {"sha256": f.sha256, **({"md5": d["md5"]} if "md5" in d else {}),
+                    **({"blake2b_256": d["blake2_256"]} if "blake2_256" in d else {})},
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": d.get("md5"),
+        "packagetype": f.kind,
+        "python_version": f.meta.get("python_version"),
+        "requires_python": f.meta.get("requires_python"),
+        "size": f.size,
+        "upload_time": (_iso(f.added_at) or "")[:19],
+        "upload_time_iso_8601": _iso(f.added_at),
+        "url": f"{base}/files/{f.sha256}/{f.filename}",
+        "yanked": f.yanked,
+        "yanked_reason": f.yanked_reason,
+    }
+
+
+def project_json_api(files: list[LiveFile], repo_url: str, version: str | None, serial: int) -> dict[str, Any] | None:
+    """The PyPI-style JSON API document for a project (or one release), or None if nothing matches."""
+    if not files:
+        return None
+    releases: dict[str, list[LiveFile]] = {}
+    for f in files:
+        releases.setdefault(f.version, []).append(f)
+    ordered = sorted(releases, key=_vkey)
+    if version is None:
+        stable = [v for v in ordered if not (_vkey(v)[0] and Version(v).is_prerelease)
+                  and not all(x.yanked for x in releases[v])]
+        current = (stable or ordered)[-1]
+    else:
+        try:
+            matches = [v for v in ordered if _vkey(v) == _vkey(version)]
+        except InvalidVersion:  # pragma: no cover
+            matches = []
+        if not matches:
+            return None
+        current = matches[0]
+    cur_files = sorted(releases[current], key=lambda f: f.filename)
+    meta = next((f.meta for f in cur_files if f.kind == "bdist_wheel"), cur_files[0].meta)
+    info_meta = dict(meta.get("metadata", {}))
+    name = cur_files[0].name
+    info = {
+        "author": None, "author_email": None, "bugtrack_url": None, "classifiers": [], "description": "",
+        "description_content_type": None, "docs_url": None, "download_url": None, "home_page": None,
+        "keywords": None, "license": None, "license_expression": None, "maintainer": None, "maintainer_email": None,
+        "platform": None, "project_urls": None, "provides_extra": None, "requires_dist": None, "summary": None,
+        **info_meta,
+        "name": meta.get("display_name", name),
+        "version": current,
+        "requires_python": meta.get("requires_python"),
+        "package_url": f"{repo_url}/pypi/{name}/",
+        "project_url": f"{repo_url}/pypi/{name}/",
+        "release_url": f"{repo_url}/pypi/{name}/{current}/",
+        "yanked": all(f.yanked for f in cur_files),
+        "yanked_reason": next((f.yanked_reason for f in cur_files if f.yanked_reason), None),
+        "dynamic": info_meta.get("dynamic"),
+    }
+    doc: dict[str, Any] = {
+        "info": info,
+        "last_serial": serial,
+        "urls": [_file_json(f, repo_url) for f in cur_files],
+        "vulnerabilities": [],
+    }
+    if version is None:
+        doc["releases"] = {v: [_file_json(f, repo_url) for f in sorted(releases[v], key=lambda f: f.filename)] for v in ordered}
+    return doc

@@ -1,0 +1,238 @@
+"""The Python client protocol under ``/<repo>/``: simple index, files, legacy upload, JSON API."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from packaging.utils import canonicalize_name
+
+from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_file, send_json, send_redirect, etag_matches
+from ...core.content import AddResult, NewArtifact
+from ...core.errors import FileExists
+from ...core.interfaces import RequestContext
+from ...multipart import read_multipart
+from ...storage import BlobTooLarge
+from . import parse
+from .index import ROOT_KEY, project_json_api, project_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+
+__all__ = ["PythonRoutes", "negotiate"]
+
+log = logging.getLogger("wharf.python")
+
+JSON_TYPE = b"application/vnd.pypi.simple.v1+json"
+HTML_TYPE = b"text/html; charset=utf-8"
+_VARY = (b"vary", b"Accept")
+_INDEX_CACHE = (b"cache-control", b"max-age=60, public")
+
+_OFFERS = {
+    "application/vnd.pypi.simple.v1+json": "json",
+    "application/vnd.pypi.simple.latest+json": "json",
+    "application/vnd.pypi.simple.v1+html": "html",
+    "application/vnd.pypi.simple.latest+html": "html",
+    "text/html": "html",
+    "*/*": "html",
+    "text/*": "html",
+    "application/*": "json",
+}
+_NEGOTIATED: dict[bytes, str | None] = {}
+
+
+def negotiate(accept: bytes | None) -> str | None:
+    """PEP 691 content negotiation -> "json" | "html" | None (406). Results are memoised per header value."""
+    if not accept:
+        return "html"
+    hit = _NEGOTIATED.get(accept, "")
+    if hit != "":
+        return hit
+    best: tuple[float, int, str] | None = None
+    for i, item in enumerate(accept.decode("latin-1").split(",")):
+        mtype, *params = [p.strip() for p in item.split(";")]
+        q = 1.0
+        for p in params:
+            k, _, v = p.partition("=")
+            if k.strip() == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        variant = _OFFERS.get(mtype.lower())
+        if variant is None or q <= 0:
+            continue
+        cand = (q, -i, variant)
+        if best is None or cand > best:
+            best = cand
+    result = best[2] if best else None
+    if len(_NEGOTIATED) < 1024:
+        _NEGOTIATED[accept] = result
+    return result
+
+
+class PythonRoutes:
+    def __init__(self, core: "Core"):
+        self.core = core
+
+    async def __call__(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
+        method = scope["method"]
+        if subpath.startswith("simple"):
+            ctx.require("read")
+            self._only(method, ("GET", "HEAD"))
+            return await self.simple(ctx, scope, send, subpath[6:])
+        if subpath.startswith("files/"):
+            ctx.require("read")
+            self._only(method, ("GET", "HEAD"))
+            return await self.download(ctx, scope, send, subpath[6:])
+        if subpath in ("legacy", "legacy/"):
+            ctx.require("write")
+            self._only(method, ("POST",))
+            return await self.upload(ctx, scope, receive, send)
+        if subpath.startswith("pypi/"):
+            ctx.require("read")
+            self._only(method, ("GET", "HEAD"))
+            return await self.json_api(ctx, scope, send, subpath[5:])
+        if subpath == "":
+            ctx.require("read")
+            return await send_redirect(send, f"/ui/{ctx.repo.name}/", 302)
+        raise HTTPError(404, f"not found in python repository '{ctx.repo.name}': /{subpath}")
+
+    @staticmethod
+    def _only(method: str, allowed: tuple[str, ...]) -> None:
+        if method not in allowed:
+            raise HTTPError(405, f"method {method} not allowed here", [(b"allow", ", ".join(allowed).encode())])
+
+    # -- simple index (hot path) -------------------------------------------------------------------------
+    async def simple(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
+        repo = ctx.repo.name
+        if rest == "":
+            return await send_redirect(send, f"/{repo}/simple/")
+        if rest == "/":
+            key = ROOT_KEY
+        else:
+            raw = rest[1:]
+            name, slash, tail = raw.partition("/")
+            if tail or not name:
+                raise HTTPError(404, f"not found: /{repo}/simple{rest}")
+            canonical = canonicalize_name(name)
+            if canonical != name or not slash:
+                return await send_redirect(send, f"/{repo}/simple/{canonical}/")
+            key = project_key(canonical)
+        variant = negotiate(header(scope, b"accept"))
+        if variant is None:
+            raise HTTPError(406, "no acceptable representation: this index serves "
+                                 "application/vnd.pypi.simple.v1+json and text/html")
+        page = self.core.pages.read(repo, key)
+        if page is None:
+            raise HTTPError(404, f"project '{key[7:]}' not found in repository '{repo}'")
+        etag, body = page.variants[variant]
+        ctype = JSON_TYPE if variant == "json" else HTML_TYPE
+        headers = [(b"etag", etag), _VARY, _INDEX_CACHE]
+        if etag_matches(scope, etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send_bytes(send, 200, body, ctype, headers, head=scope["method"] == "HEAD")
+
+    # -- downloads (hot path) ----------------------------------------------------------------------------
+    async def download(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
+        sha, _, filename = rest.partition("/")
+        found = self.core.pages.file_path(ctx.repo.name, sha, filename)
+        if found is None:
+            raise HTTPError(404, f"file not found in repository '{ctx.repo.name}': {filename}")
+        path, st = found
+        if filename.endswith(".metadata"):
+            ctype, etag = b"text/plain; charset=utf-8", b'"%s.metadata"' % sha.encode()
+        else:
+            ctype, etag = b"application/octet-stream", b'"%s"' % sha.encode()
+        await send_file(scope, send, path, content_type=ctype, etag=etag, size=st.st_size, mtime=st.st_mtime)
+
+    # -- JSON API ------------------------------------------------------------------------------------------
+    async def json_api(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
+        parts = rest.strip("/").split("/")
+        if not (2 <= len(parts) <= 3) or parts[-1] != "json":
+            raise HTTPError(404, "use /<repo>/pypi/<project>/json or /<repo>/pypi/<project>/<version>/json")
+        name = canonicalize_name(parts[0])
+        version = parts[1] if len(parts) == 3 else None
+        if name != parts[0]:
+            suffix = f"{version}/json" if version else "json"
+            return await send_redirect(send, f"/{ctx.repo.name}/pypi/{name}/{suffix}")
+
+        def build() -> dict | None:
+            files = self.core.content.files(ctx.repo.id, name)
+            return project_json_api(files, ctx.repo_url, version, self.core.repos.require(ctx.repo.name).version)
+
+        doc = await anyio.to_thread.run_sync(build)
+        if doc is None:
+            what = f"{name} {version}" if version else name
+            raise HTTPError(404, f"'{what}' not found in repository '{ctx.repo.name}'")
+        await send_json(send, 200, doc, [(b"cache-control", b"max-age=60, public")], head=scope["method"] == "HEAD")
+
+    # -- upload (twine / uv publish) -----------------------------------------------------------------------
+    async def upload(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = int(ctx.repo.setting("max_upload_size", self.core.settings.max_upload_size))
+        too_large = HTTPError(413, f"File too large. The limit for repository '{ctx.repo.name}' is {limit // (1024 * 1024)} MiB "
+                                   f"({limit} bytes).", reason="too-large")
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit + 16 * 1024 * 1024:
+            raise too_large
+        ctype = header(scope, b"content-type") or b""
+        writer = self.core.blobs.writer(algorithms=("md5", "blake2_256"), max_size=limit)
+        try:
+            try:
+                form = await read_multipart(receive, ctype, "content", lambda _fn: writer.write)
+            except BlobTooLarge:
+                raise too_large
+            action = form.get(":action")
+            if action in ("submit", "doc_upload"):
+                raise HTTPError(410, f"':action={action}' is no longer supported; only file_upload is", reason="gone")
+            if form.filename is None:
+                raise HTTPError(400, "no file was uploaded: the form needs the file in a field named 'content'",
+                                reason="no-file")
+            result = await anyio.to_thread.run_sync(self._ingest, ctx, form.filename, form.flat(), writer)
+        finally:
+            writer.abort()
+        body = b"OK" if result.created else b"OK (identical file already present)"
+        await send_bytes(send, 200, body, b"text/plain; charset=utf-8")
+
+    def _ingest(self, ctx: RequestContext, filename: str, form: dict[str, str], writer) -> AddResult:  # type: ignore[no-untyped-def]
+        """validate -> store -> record -> publish. Every failure leaves nothing behind."""
+        core = self.core
+        try:
+            if writer.size == 0:
+                raise parse.InvalidArtifact("empty-file", f"the uploaded file '{filename}' is empty")
+            artifact = parse.parse_artifact(str(writer.temp_path()), filename)
+            parse.check_form(artifact, form)
+            parse.verify_digests(form, writer.digests())
+        except parse.InvalidArtifact as exc:
+            raise HTTPError(400, exc.message, reason=exc.reason)
+        digests = writer.digests()
+        allow_overwrite = bool(ctx.repo.setting("allow_overwrite", False))
+        existing = core.content.live_sha256(ctx.repo.id, filename)
+        if existing is not None and existing != digests["sha256"] and not allow_overwrite:
+            raise FileExists(f"File already exists ('{filename}', with sha256 hash '{existing}'). "
+                             "Files are immutable: upload a new version instead.")
+        ref = writer.commit()
+        meta_ref = core.blobs.put_bytes(artifact.metadata_bytes) if artifact.metadata_bytes else None
+        new = NewArtifact(
+            format="python", name=artifact.name, version=artifact.version, filename=filename, blob=ref,
+            kind=artifact.packagetype, metadata_blob=meta_ref,
+            meta={
+                "display_name": artifact.display_name, "requires_python": artifact.requires_python,
+                "python_version": artifact.python_version, "summary": artifact.summary,
+                "metadata_version": artifact.metadata_version, "metadata": artifact.metadata,
+                "digests": {"md5": digests["md5"], "blake2_256": digests["blake2_256"]},
+            },
+        )
+        try:
+            result = core.content.add(ctx.repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
+                                      allow_overwrite=allow_overwrite)
+        except Exception:
+            if writer.created:
+                core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)
+            raise
+        if result.created:
+            core.publish(ctx.repo, {artifact.name})
+        return result
