@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from packaging.utils import canonicalize_name
 from packaging.version import Version
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+_Target = TypeVar("_Target", Path, BinaryIO)  # a file path, or an open binary file
 _MIB = 1024 * 1024
 
 
@@ -124,7 +125,7 @@ def wheel_files(
     return files
 
 
-def write_zip(path: Path | BinaryIO, files: Mapping[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> Path | BinaryIO:
+def write_zip(path: _Target, files: Mapping[str, bytes], *, compression: int = zipfile.ZIP_DEFLATED) -> _Target:
     """Write ``files`` verbatim (names are not sanitised, duplicates are allowed) with fixed dates."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns on duplicate names, which some cases want
@@ -200,11 +201,11 @@ class _Zeros:
         return bytes(size)
 
 
-def write_tar_gz(path: Path | BinaryIO, entries: Iterable[TarEntry], *, fmt: int = tarfile.PAX_FORMAT) -> Path | BinaryIO:
+def write_tar_gz(path: _Target, entries: Iterable[TarEntry], *, fmt: int = tarfile.PAX_FORMAT) -> _Target:
     """Write a .tar.gz with exactly these members (names unsanitised), mtime 0, no owner names."""
     with ExitStack() as stack:
         raw = stack.enter_context(open(path, "wb")) if isinstance(path, (str, Path)) else path
-        gz = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6))
+        gz = stack.enter_context(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6))
         archive = stack.enter_context(tarfile.open(fileobj=gz, mode="w", format=fmt))
         for entry in entries:
             info = tarfile.TarInfo(entry.name)
@@ -527,7 +528,7 @@ def _pax_header_bomb(path: Path, entries: list[TarEntry]) -> None:
     """An sdist whose first member carries a 65 MiB pax header, which tarfile reads into memory."""
     buffer = io.BytesIO()
     write_tar_gz(buffer, entries)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
             info = tarfile.TarInfo("demo-1.0/README")
             info.pax_headers = {"comment": "x" * (65 * _MIB)}

@@ -1,0 +1,55 @@
+"""Shared fixtures: a real PostgreSQL, real Wharf server processes on SQLite and PostgreSQL, artifact factories."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.support.postgres import PostgresServer, find_pg_bin
+from tests.support.server import WharfServer
+
+_counter = itertools.count()
+
+
+def unique(prefix: str = "r") -> str:
+    return f"{prefix}{next(_counter)}-{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    if find_pg_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (make test installs it: scripts/ensure-postgres.sh)")
+        pytest.skip("PostgreSQL not installed")
+    with PostgresServer() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
+    """A running server per test module and database backend (tests use unique repository names)."""
+    url = None
+    if request.param == "postgres":
+        pg = request.getfixturevalue("postgres")
+        url = pg.create_database()
+    data = tmp_path_factory.mktemp(f"wharf-{request.param}") / "data"
+    with WharfServer(data, database_url=url) as srv:
+        srv.backend = request.param  # type: ignore[attr-defined]
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
+    """A running server on the embedded defaults only (for tests whose subject is not the database)."""
+    data = tmp_path_factory.mktemp("wharf-sqlite") / "data"
+    with WharfServer(data) as srv:
+        yield srv
+
+
+@pytest.fixture
+def repo_name() -> str:
+    return unique("repo")
