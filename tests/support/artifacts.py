@@ -526,8 +526,6 @@ def _zip_bomb(path: Path, files: Mapping[str, bytes]) -> None:
 
 def _pax_header_bomb(path: Path, entries: list[TarEntry]) -> None:
     """An sdist whose first member carries a 65 MiB pax header, which tarfile reads into memory."""
-    buffer = io.BytesIO()
-    write_tar_gz(buffer, entries)
     with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
             info = tarfile.TarInfo("demo-1.0/README")

@@ -56,8 +56,8 @@ class ArchiveError(Exception):
 def _bomb(expanded: int, size: int, limits: Limits) -> ArchiveError:
     return ArchiveError(
         "zip-bomb",
-        f"it expands to more than {expanded} bytes from {size} bytes on disk; at most "
-        f"{limits.max_uncompressed} bytes, or a compression ratio of {limits.max_ratio}, is allowed",
+        f"it expands to more than {expanded} bytes from {size} bytes on disk; archives may expand beyond "
+        f"{limits.max_uncompressed} bytes only at a compression ratio of {limits.max_ratio} or less",
     )
 
 

@@ -173,22 +173,14 @@ def _bad_filename(filename: str, kind: str, name_part: str, version_part: str, e
         try:
             canonicalize_name(name_part, validate=True)
         except InvalidName:
-            return InvalidArtifact(
-                "invalid-name", f"Filename {filename!r}: {name_part!r} is not a valid project name."
-            )
-        if not _is_version(version_part):
+            return InvalidArtifact("invalid-name", f"Filename {filename!r}: {name_part!r} is not a valid project name.")
+        try:
+            Version(version_part)
+        except InvalidVersion:
             return InvalidArtifact(
                 "invalid-version", f"Filename {filename!r}: {version_part!r} is not a valid PEP 440 version."
             )
     return InvalidArtifact("invalid-filename", f"Filename {filename!r} is not a valid {kind} filename: {exc}")
-
-
-def _is_version(text: str) -> bool:
-    try:
-        Version(text)
-    except InvalidVersion:
-        return False
-    return True
 
 
 def _same_release(stem: str, parsed: _Filename) -> bool:

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from wharf.core.pages import PageStore
+
+
+def test_write_read_and_cache_refresh(tmp_path):
+    pages = PageStore(tmp_path)
+    assert pages.read("dev", "simple/foo") is None
+    assert pages.write("dev", "simple/foo", 3, {"html": b"<a>1</a>", "json": b"{}"})
+    p = pages.read("dev", "simple/foo")
+    assert p.version == 3 and p.variants["html"][1] == b"<a>1</a>" and p.variants["json"][1] == b"{}"
+    assert pages.read("dev", "simple/foo") is p  # served from memory while the file is unchanged
+    assert pages.write("dev", "simple/foo", 4, {"html": b"<a>2</a>", "json": b"[]"})
+    p2 = pages.read("dev", "simple/foo")
+    assert p2.version == 4 and p2.variants["html"][1] == b"<a>2</a>"
+    assert p2.variants["html"][0] != p.variants["html"][0]  # the ETag follows the content
+
+
+def test_older_render_never_replaces_newer(tmp_path):
+    pages = PageStore(tmp_path)
+    pages.write("dev", "simple/foo", 7, {"html": b"new"})
+    assert not pages.write("dev", "simple/foo", 6, {"html": b"old"})
+    assert pages.read("dev", "simple/foo").variants["html"][1] == b"new"
+
+
+@pytest.mark.parametrize("key", ["../x", "simple/../../x", "/abs", "Simple/Upper", ""])
+def test_unsafe_keys_are_refused(tmp_path, key):
+    pages = PageStore(tmp_path)
+    with pytest.raises(ValueError):
+        pages.write("dev", key, 1, {"html": b""})
+    assert pages.read("dev", key) is None
+
+
+def test_file_links_publish_and_unpublish(tmp_path):
+    pages = PageStore(tmp_path / "pages")
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"wheel")
+    meta = tmp_path / "meta"
+    meta.write_bytes(b"Metadata-Version: 2.1")
+    sha = "a" * 64
+    assert pages.file_path("dev", sha, "x-1.0-py3-none-any.whl") is None
+    pages.link_file("dev", sha, "x-1.0-py3-none-any.whl", blob)
+    pages.link_file("dev", sha, "x-1.0-py3-none-any.whl.metadata", meta)
+    path, st = pages.file_path("dev", sha, "x-1.0-py3-none-any.whl")
+    assert open(path, "rb").read() == b"wheel" and st.st_size == 5
+    assert pages.file_path("other", sha, "x-1.0-py3-none-any.whl") is None  # per repository
+    assert pages.file_path("dev", sha, "../blob") is None
+    pages.unlink_file("dev", sha, "x-1.0-py3-none-any.whl")
+    assert pages.file_path("dev", sha, "x-1.0-py3-none-any.whl") is None
+    assert pages.file_path("dev", sha, "x-1.0-py3-none-any.whl.metadata") is None  # derived files go too
+    assert os.path.exists(blob)  # the blob itself is never touched
