@@ -12,12 +12,11 @@ from .core.auth import credentials_from_header
 from .core.errors import WharfError
 from .core.interfaces import RequestContext
 from .core.services import Core
-from .observability import Metrics
+from .observability import AccessLog, Metrics
 
 __all__ = ["WharfApp", "create_app"]
 
 log = logging.getLogger("wharf.app")
-access_log = logging.getLogger("wharf.access")
 
 
 class WharfApp:
@@ -30,7 +29,7 @@ class WharfApp:
         self.api = build_api(core, self.metrics)
         self.web = build_web(core)
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
-        self.access_log = core.settings.access_log
+        self.access_log = AccessLog() if core.settings.access_log else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -54,15 +53,12 @@ class WharfApp:
                 await send_error(send_wrapper, 500, "internal server error (logged)")
         finally:
             elapsed = time.perf_counter() - start
-            self.metrics.requests.labels(route[0], scope["method"], str(status[0])).inc()
-            self.metrics.latency.labels(route[0]).observe(elapsed)
-            if self.access_log:
+            self.metrics.observe(route[0], scope["method"], status[0], elapsed)
+            if self.access_log is not None:
                 client = scope.get("client")
-                access_log.info("request", extra={"fields": {
-                    "method": scope["method"], "path": scope["path"], "status": status[0],
-                    "ms": round(elapsed * 1000, 3), "remote": client[0] if client else None,
-                    "ua": (header(scope, b"user-agent") or b"").decode("latin-1")[:200], "route": route[0],
-                }})
+                self.access_log.write(scope["method"], scope["path"], status[0], elapsed * 1000,
+                                      client[0] if client else None,
+                                      (header(scope, b"user-agent") or b"").decode("latin-1")[:200], route[0])
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, route: list[str]) -> None:
         path: str = scope["path"]

@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
-__all__ = ["JsonFormatter", "setup_logging", "Metrics"]
+__all__ = ["JsonFormatter", "setup_logging", "Metrics", "AccessLog"]
 
 _SECRET_KEYS = ("authorization", "password", "token", "secret")
 
@@ -43,6 +43,32 @@ def setup_logging(level: str = "info") -> None:
         logging.getLogger(noisy).propagate = False
 
 
+class AccessLog:
+    """Access log lines in the same JSON shape as the application log, written with one ``write`` per request.
+
+    The logging module costs ~16 us a request (record, lock, formatter); this costs ~4 us. Only the fields below
+    are written: never headers, so never credentials; query strings are dropped (they may carry secrets)."""
+
+    def __init__(self, fd: int = 2) -> None:
+        self._fd = fd
+        self._sec = -1
+        self._stamp = ""
+
+    def write(self, method: str, path: str, status: int, ms: float, remote: str | None, ua: str, route: str) -> None:
+        now = time.time()
+        sec = int(now)
+        if sec != self._sec:
+            self._sec = sec
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        line = (f'{{"ts":"{self._stamp}.{int((now - sec) * 1000):03d}Z","level":"info","logger":"wharf.access",'
+                f'"msg":"request","method":"{method}","path":{json.dumps(path)},"status":{status},"ms":{ms:.3f},'
+                f'"remote":{json.dumps(remote)},"ua":{json.dumps(ua)},"route":"{route}"}}\n')
+        try:
+            os.write(self._fd, line.encode("utf-8", "replace"))
+        except OSError:  # pragma: no cover - a closed stderr must not break serving
+            pass
+
+
 class Metrics:
     """Request counters and latencies; aggregated across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
 
@@ -53,6 +79,18 @@ class Metrics:
         self.latency = Histogram("wharf_http_request_duration_seconds", "HTTP request latency", ["route"],
                                  registry=self.registry, buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
         self.uploads_failed = Counter("wharf_upload_failed_total", "Rejected uploads", ["reason"], registry=self.registry)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count a request; label children are bound once per (route, method, status)."""
+        key = (route, method, status)
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self.requests.labels(route, method, str(status)), self.latency.labels(route))
+            if len(self._children) < 2000:
+                self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
