@@ -101,6 +101,7 @@ def main(argv=None) -> int:
     statuses: collections.Counter = collections.Counter()
     lat: list[float] = []
     errors: list[str] = []
+    retry_errors: list[str] = []
     t_start = time.perf_counter()
     deadline = t_start + a.timeout
     stop = threading.Event()
@@ -124,6 +125,8 @@ def main(argv=None) -> int:
                     break
                 with lock:
                     stats["retries"] += 1
+                    if len(retry_errors) < 10:
+                        retry_errors.append(f"{f['filename']}: HTTP {res['status']} {res.get('error', '')[:200]}")
                 time.sleep(0.05 * (attempt + 1))
             with lock:
                 stats["done"] += 1
@@ -171,6 +174,7 @@ def main(argv=None) -> int:
         "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": round(lat[-1] * 1000, 1) if lat else None},
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "errors": errors,
+        "retried_errors": retry_errors,
     }
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 
-__all__ = ["JsonFormatter", "setup_logging", "Metrics", "AccessLog"]
+__all__ = ["JsonFormatter", "setup_logging", "granian_log_config", "Metrics", "AccessLog"]
 
 _SECRET_KEYS = ("authorization", "password", "token", "secret")
 
@@ -41,6 +41,18 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
     for noisy in ("granian.access",):
         logging.getLogger(noisy).propagate = False
+
+
+def granian_log_config() -> dict[str, Any]:
+    """A ``log_dictconfig`` for granian: its own lines (start, workers, shutdown) as JSON on stderr, like ours."""
+    fmt = {"()": f"{__name__}.JsonFormatter"}
+    return {
+        "formatters": {"generic": fmt, "access": dict(fmt)},
+        "handlers": {
+            "console": {"formatter": "generic", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+            "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        },
+    }
 
 
 class AccessLog:
@@ -73,6 +85,13 @@ class Metrics:
     """Request counters and latencies; aggregated across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
 
     def __init__(self) -> None:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import values
+
+            # prometheus_client picks its value class when first imported; `wharf serve` imports it before it sets
+            # PROMETHEUS_MULTIPROC_DIR and forks the workers, which would then count in private memory only.
+            if values.ValueClass is values.MutexValue:
+                values.ValueClass = values.get_value_class()
         self.registry = CollectorRegistry()
         self.requests = Counter("wharf_http_requests_total", "HTTP requests", ["route", "method", "status"],
                                 registry=self.registry)

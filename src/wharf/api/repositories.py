@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ..core.errors import InvalidInput, NotFound
 from ..core.interfaces import RepoInfo
+from ..core.upstream import redact
 from .deps import CallerDep, CoreDep
 
 router = APIRouter(tags=["repositories"])
@@ -64,7 +65,7 @@ class YankIn(BaseModel):
 
 def _out(repo: RepoInfo, stats: dict[str, int] | None = None) -> RepositoryOut:
     return RepositoryOut(name=repo.name, format=repo.format, kind=repo.kind, private=repo.private,
-                         config=dict(repo.config), version=repo.version, url=f"/{repo.name}/", stats=stats)
+                         config=redact(repo.config), version=repo.version, url=f"/{repo.name}/", stats=stats)
 
 
 def _visible(core: Any, caller: Any, name: str) -> RepoInfo:
@@ -186,3 +187,17 @@ def unyank(name: str, package: str, version: str, core: CoreDep, caller: CallerD
     keys = core.set_yanked(repo, name=_normalize(core, repo, package), version=version, yanked=False, reason=None,
                            actor=caller.actor, remote_addr=caller.remote)
     return {"unyanked": keys}
+
+
+@router.get("/repositories/{name}/explain/{package}")
+async def explain(name: str, package: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
+    """For a group: which member each version of a package comes from, and what is hidden and why
+    (dependency-confusion guard, reserved name patterns)."""
+    repo = _visible(core, caller, name)
+    if repo.kind != "group":
+        raise InvalidInput(f"repository {name!r} is a {repo.kind} repository; explain is for groups")
+    plugin = core.plugin(repo)
+    explain_fn = getattr(plugin, "explain", None)
+    if explain_fn is None:
+        raise InvalidInput(f"format {repo.format!r} cannot explain group resolution")
+    return await explain_fn(core, repo, package)  # type: ignore[no-any-return]

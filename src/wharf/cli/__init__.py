@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from . import admin, client, serve
@@ -18,4 +20,14 @@ app.command("whoami")(client.whoami)
 
 
 def main() -> None:
-    app()
+    import httpx
+
+    try:
+        app()
+    except httpx.TransportError as exc:  # unreachable server, TLS failure, timeout: one line, not a traceback
+        try:
+            where = f" {exc.request.url.scheme}://{exc.request.url.netloc.decode()}"
+        except RuntimeError:
+            where = ""
+        sys.stderr.write(f"error: cannot talk to the server{where}: {exc}\n")
+        raise SystemExit(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
@@ -43,7 +44,8 @@ def _client(url: str | None, token: str | None) -> httpx.Client:
     base = url or os.environ.get("WHARF_URL") or cfg.get("url") or "http://127.0.0.1:8080"
     secret = token or os.environ.get("WHARF_TOKEN") or cfg.get("token")
     headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-    verify: Any = os.environ.get("WHARF_CA_BUNDLE") or cfg.get("ca_bundle") or True
+    ca_bundle = os.environ.get("WHARF_CA_BUNDLE") or cfg.get("ca_bundle")
+    verify: Any = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
     return httpx.Client(base_url=base.rstrip("/"), headers=headers, timeout=httpx.Timeout(60.0, connect=10.0), verify=verify)
 
 
@@ -83,10 +85,42 @@ def repo_create(
     private: Annotated[bool, typer.Option("--private/--public", help="anonymous read allowed?")] = False,
     allow_overwrite: Annotated[bool, typer.Option(help="allow replacing files (not recommended)")] = False,
     max_upload_size: Annotated[Optional[int], typer.Option(help="per-file limit in bytes")] = None,
+    upstream: Annotated[Optional[str], typer.Option(help="proxy: upstream URL, or a preset such as 'pypi'")] = None,
+    upstream_user: Annotated[Optional[str], typer.Option(help="proxy: basic-auth user for the upstream")] = None,
+    upstream_password: Annotated[Optional[str], typer.Option(help="proxy: basic-auth password (env WHARF_UPSTREAM_PASSWORD)", envvar="WHARF_UPSTREAM_PASSWORD")] = None,
+    upstream_token: Annotated[Optional[str], typer.Option(help="proxy: bearer token for the upstream", envvar="WHARF_UPSTREAM_TOKEN")] = None,
+    upstream_ca: Annotated[Optional[str], typer.Option(help="proxy: extra CA bundle (PEM) for the upstream's TLS")] = None,
+    index_ttl: Annotated[Optional[float], typer.Option(help="proxy: seconds before index pages are re-validated")] = None,
+    members: Annotated[Optional[str], typer.Option(help="group: comma-separated ordered members")] = None,
+    default_member: Annotated[Optional[str], typer.Option(help="group: hosted member that takes uploads")] = None,
+    reserved: Annotated[Optional[str], typer.Option(help="group: comma-separated name patterns never taken from proxies")] = None,
+    guard: Annotated[bool, typer.Option("--guard/--no-guard", help="group: dependency-confusion guard")] = True,
     url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Create a repository."""
+    """Create a repository (hosted, proxy of an upstream, or group of members)."""
     config: dict[str, Any] = {}
+    if kind == "proxy":
+        if not upstream:
+            raise typer.BadParameter("a proxy needs --upstream URL (or a preset such as 'pypi')")
+        up: dict[str, Any] = {"url": upstream}
+        if upstream_user:
+            up["auth"] = {"type": "basic", "username": upstream_user, "password": upstream_password or ""}
+        elif upstream_token:
+            up["auth"] = {"type": "bearer", "token": upstream_token}
+        if upstream_ca:
+            up["ca_bundle"] = upstream_ca
+        if index_ttl is not None:
+            up["index_ttl"] = index_ttl
+        config["upstream"] = up
+    if kind == "group":
+        if not members:
+            raise typer.BadParameter("a group needs --members a,b,...")
+        config["members"] = [m.strip() for m in members.split(",") if m.strip()]
+        config["guard"] = guard
+        if default_member:
+            config["default_member"] = default_member
+        if reserved:
+            config["reserved"] = [p.strip() for p in reserved.split(",") if p.strip()]
     if allow_overwrite:
         config["allow_overwrite"] = True
     if max_upload_size:
@@ -103,6 +137,23 @@ def repo_list(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = Fal
     with _client(url, token) as c:
         data = _check(c.get("/api/v1/repositories"))
     _emit(data, as_json, ["name", "format", "kind", "private", "version"])
+
+
+@repo_app.command("explain")
+def repo_explain(group: str, package: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """For a group: where each version of PACKAGE comes from, and what is hidden and why."""
+    with _client(url, token) as c:
+        data = _check(c.get(f"/api/v1/repositories/{group}/explain/{package}"))
+    if as_json:
+        _emit(data, True)
+        return
+    table = Table("member", "kind", "used", "versions", "reason")
+    for m in data["members"]:
+        versions = ", ".join(m["versions"]) or ", ".join(m.get("hidden_versions_cached", [])) and \
+            "(hidden) " + ", ".join(m.get("hidden_versions_cached", []))
+        table.add_row(m["member"], m["kind"], "yes" if m["used"] else "no", versions or "-", m["reason"] or "")
+    Console().print(f"{data['name']} through {data['group']} (guard {'on' if data['guard'] else 'off'})")
+    Console().print(table)
 
 
 @repo_app.command("delete")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..config import Settings, load_settings
+from ..observability import granian_log_config
 
 __all__ = ["serve", "settings_from_env", "SETTINGS_ENV"]
 
@@ -76,7 +78,12 @@ def serve(
     secret = prepare(settings)
     if secret is not None:
         path = settings.data / "admin-token"
-        typer.echo(f"\n  Wharf admin token (shown once; also written to {path}, mode 0600):\n\n    {secret}\n", err=True)
+        if settings.bootstrap_token:  # the operator chose it: do not copy it into the log
+            logging.getLogger("wharf.serve").info("admin token created from WHARF_BOOTSTRAP_TOKEN",
+                                                  extra={"fields": {"file": str(path)}})
+        else:
+            typer.echo(f"\n  Wharf admin token (shown once; also written to {path}, mode 0600):\n\n    {secret}\n",
+                       err=True)
     env = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(settings).items()}
     env["bootstrap_token"] = None
     os.environ[SETTINGS_ENV] = json.dumps(env)
@@ -86,10 +93,13 @@ def serve(
         prom.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom)
     scheme = "https" if settings.tls_cert else "http"
-    typer.echo(f"Wharf listening on {scheme}://{settings.host}:{settings.port}/ (data: {settings.data.resolve()}, "
-               f"database: {settings.db_url.split('://')[0]}, workers: {settings.workers})", err=True)
+    logging.getLogger("wharf.serve").info(
+        f"Wharf listening on {scheme}://{settings.host}:{settings.port}/",
+        extra={"fields": {"data": str(settings.data.resolve()), "database": settings.db_url.split("://")[0],
+                          "workers": settings.workers}})
     Server(
         "wharf.cli.serve:app_factory", factory=True, address=settings.host, port=settings.port,
         interface=Interfaces.ASGI, workers=settings.workers, log_access=False, log_enabled=True,
+        log_dictconfig=granian_log_config(),
         ssl_cert=settings.tls_cert, ssl_key=settings.tls_key, backlog=2048,
     ).serve()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -98,6 +100,10 @@ class ContentService:
         key = new.filename
         try:
             with self._sessions.begin() as s:
+                # Serialise writers on this repository *before* reading (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+                # does): a concurrent upload of the same key then sees the winner's committed row, not a unique-index
+                # violation, so an identical retry is a no-op and a different file gets the usual FileExists.
+                s.execute(select(Repository.id).where(Repository.id == repo.id).with_for_update())
                 live = s.execute(
                     select(RepositoryContent, Artifact).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
                     .where(RepositoryContent.repository_id == repo.id, RepositoryContent.key == key,
@@ -131,19 +137,22 @@ class ContentService:
             raise FileExists(f"File already exists ('{key}'): another upload of it completed first.")
 
     def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str) -> Artifact:
+        # Blob and Artifact rows are shared across repositories, whose writers are not serialised with each other:
+        # INSERT ... ON CONFLICT DO NOTHING lets concurrent uploads of one file to several repositories all succeed.
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
         for ref in filter(None, (new.blob, new.metadata_blob)):
             if s.get(Blob, ref.sha256) is None:
-                s.add(Blob(sha256=ref.sha256, size=ref.size))
-        s.flush()
-        art = s.scalar(select(Artifact).where(Artifact.format == new.format, Artifact.filename == new.filename,
-                                              Artifact.sha256 == new.blob.sha256))
+                s.execute(insert(Blob).values(sha256=ref.sha256, size=ref.size).on_conflict_do_nothing())
+        where = (Artifact.format == new.format, Artifact.filename == new.filename, Artifact.sha256 == new.blob.sha256)
+        art = s.scalar(select(Artifact).where(*where))
         if art is None:
-            art = Artifact(format=new.format, name=new.name, version=new.version, filename=new.filename,
-                           sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
-                           metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
-                           origin=new.origin, uploaded_by=actor)
-            s.add(art)
-            s.flush()
+            s.execute(insert(Artifact).values(
+                format=new.format, name=new.name, version=new.version, filename=new.filename,
+                sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
+                metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
+                origin=new.origin, uploaded_by=actor).on_conflict_do_nothing())
+            art = s.scalar(select(Artifact).where(*where))
+            assert art is not None
         return art
 
     def remove(self, repo: RepoInfo, *, keys: Sequence[str] | None = None, name: str | None = None,

@@ -17,9 +17,10 @@ import re
 import shutil
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from glob import escape as glob_escape
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Page", "PageStore"]
 
@@ -31,6 +32,7 @@ _MAX_CACHED = 4096
 class Page:
     version: int
     variants: dict[str, tuple[bytes, bytes]]  # variant -> (etag with quotes, body)
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. expiry and validators of a cached upstream page
 
 
 def _check(part: str) -> str:
@@ -49,11 +51,11 @@ class PageStore:
     def _page_path(self, repo: str, key: str) -> str:
         return f"{self.root}/{_check(repo)}/{_check(key)}.page"
 
-    def write(self, repo: str, key: str, version: int, variants: dict[str, bytes]) -> bool:
+    def write(self, repo: str, key: str, version: int, variants: dict[str, bytes], meta: dict[str, Any] | None = None) -> bool:
         """Publish a page atomically unless a newer rendering is already there. Returns whether it was written."""
         path = Path(self._page_path(repo, key))
         path.parent.mkdir(parents=True, exist_ok=True)
-        header: dict[str, object] = {"v": version, "variants": {}}
+        header: dict[str, object] = {"v": version, "variants": {}, "meta": meta or {}}
         offset = 0
         for name, body in variants.items():
             etag = '"%s"' % hashlib.sha256(body).hexdigest()[:32]
@@ -97,7 +99,8 @@ class PageStore:
             return None
         head, _, body = data.partition(b"\n")
         meta = json.loads(head)
-        page = Page(meta["v"], {k: (v[2].encode(), body[v[0]:v[0] + v[1]]) for k, v in meta["variants"].items()})
+        page = Page(meta["v"], {k: (v[2].encode(), body[v[0]:v[0] + v[1]]) for k, v in meta["variants"].items()},
+                    meta.get("meta") or {})
         self._cache[path] = (sig, page)
         if len(self._cache) > _MAX_CACHED:
             self._cache.popitem(last=False)

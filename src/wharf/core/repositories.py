@@ -14,12 +14,14 @@ from . import audit
 from .errors import Conflict, InvalidInput, NotFound
 from .interfaces import KINDS, FormatPlugin, RepoInfo
 from .signal import ChangeSignal
+from .upstream import parse_upstream_config, redact
 
 __all__ = ["RepositoryService", "validate_repository_name", "RESERVED_NAMES"]
 
 RESERVED_NAMES = frozenset({"api", "ui", "v2", "static", "-", "health", "metrics", "favicon.ico", "robots.txt"})
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str}
+_GROUP_SETTINGS = ("members", "default_member", "guard", "reserved")
 
 
 def validate_repository_name(name: str) -> str:
@@ -74,9 +76,27 @@ class RepositoryService:
             raise InvalidInput(f"unknown kind {kind!r}; one of {', '.join(KINDS)}", reason="invalid-kind")
         if kind not in plugin.kinds:
             raise InvalidInput(f"format {fmt!r} does not support {kind!r} repositories yet", reason="invalid-kind")
-        common = {}
-        rest = {}
-        for key, value in (config or {}).items():
+        common: dict[str, Any] = {}
+        rest: dict[str, Any] = {}
+        config = dict(config or {})
+        if kind == "proxy":
+            upstream = dict(config.pop("upstream", None) or {})
+            url = upstream.get("url")
+            if isinstance(url, str) and "://" not in url:  # a preset name, e.g. "pypi"
+                preset = getattr(plugin, "upstream_preset", lambda _n: None)(url)
+                if preset is None:
+                    raise InvalidInput(f"unknown upstream preset {url!r} for format {fmt!r}")
+                upstream["url"] = preset
+            common["upstream"] = parse_upstream_config(upstream)
+        elif "upstream" in config:
+            raise InvalidInput("only proxy repositories have an upstream")
+        if kind == "group":
+            common.update(self._check_group(fmt, config))
+            for key in _GROUP_SETTINGS:
+                config.pop(key, None)
+        elif any(k in config for k in _GROUP_SETTINGS):
+            raise InvalidInput("only group repositories have members")
+        for key, value in config.items():
             if key in _COMMON_SETTINGS:
                 typ = _COMMON_SETTINGS[key]
                 if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
@@ -87,6 +107,51 @@ class RepositoryService:
             else:
                 rest[key] = value
         return {**common, **plugin.validate_config(kind, rest)}
+
+    def _check_group(self, fmt: str, config: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+        members = config.get("members")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            raise InvalidInput("a group repository needs 'members': an ordered list of repository names")
+        if len(set(members)) != len(members):
+            raise InvalidInput("group members must be distinct")
+        for m in members:
+            info = self.get(m)
+            if info is None:
+                raise InvalidInput(f"group member {m!r} does not exist")
+            if info.format != fmt:
+                raise InvalidInput(f"group member {m!r} is a {info.format} repository, not {fmt}")
+            if name is not None and (m == name or name in [r.name for r in self.flatten(info)]):
+                raise InvalidInput(f"group member {m!r} would make a cycle")
+        default = config.get("default_member")
+        if default is not None:
+            info = self.get(default) if isinstance(default, str) else None
+            if info is None or info.kind != "hosted" or default not in members:
+                raise InvalidInput("'default_member' must be a hosted repository among the members (uploads go there)")
+        guard = config.get("guard", True)
+        if not isinstance(guard, bool):
+            raise InvalidInput("'guard' (dependency-confusion protection) must be true or false")
+        reserved = config.get("reserved", [])
+        if not isinstance(reserved, list) or not all(isinstance(p, str) and p for p in reserved):
+            raise InvalidInput("'reserved' must be a list of name patterns such as 'acme-*'")
+        out: dict[str, Any] = {"members": members, "guard": guard, "reserved": reserved}
+        if default is not None:
+            out["default_member"] = default
+        return out
+
+    def flatten(self, repo: RepoInfo, _seen: set[str] | None = None) -> list[RepoInfo]:
+        """A group's effective members in order: nested groups expanded, each repository once."""
+        seen = _seen if _seen is not None else {repo.name}
+        out: list[RepoInfo] = []
+        for m in repo.config.get("members", []):
+            info = self.get(m)
+            if info is None or info.name in seen:
+                continue
+            seen.add(info.name)
+            if info.kind == "group":
+                out.extend(self.flatten(info, seen))
+            else:
+                out.append(info)
+        return out
 
     def create(self, *, name: str, format: str, kind: str = "hosted", private: bool = False,
                config: Mapping[str, Any] | None = None, actor: str, remote_addr: str | None = None) -> RepoInfo:
@@ -99,7 +164,7 @@ class RepositoryService:
                 s.flush()
                 s.add(RepositoryVersion(repository_id=repo.id, number=0, actor=actor, summary="created"))
                 audit.record(s, audit.AuditTag.REPOSITORY_CREATE, actor=actor, repository=name, remote_addr=remote_addr,
-                             format=format, kind=kind, private=bool(private), config=settings)
+                             format=format, kind=kind, private=bool(private), config=redact(settings))
                 info = _info(repo)
         except IntegrityError:
             raise Conflict(f"a repository named {name!r} already exists", reason="exists")
@@ -113,11 +178,14 @@ class RepositoryService:
             if repo is None:
                 raise NotFound(f"no repository named {name!r}")
             if config is not None:
-                repo.config = self._check_settings(repo.format, repo.kind, {**repo.config, **config})
+                merged = {**repo.config, **config}
+                if repo.kind == "group":
+                    self._check_group(repo.format, merged, name)
+                repo.config = self._check_settings(repo.format, repo.kind, merged)
             if private is not None:
                 repo.private = bool(private)
             audit.record(s, audit.AuditTag.REPOSITORY_UPDATE, actor=actor, repository=name, remote_addr=remote_addr,
-                         private=repo.private, config=repo.config)
+                         private=repo.private, config=redact(repo.config))
             info = _info(repo)
         self._changed()
         return info
@@ -127,6 +195,10 @@ class RepositoryService:
             repo = s.scalar(select(Repository).where(Repository.name == name))
             if repo is None:
                 raise NotFound(f"no repository named {name!r}")
+            groups = [g.name for g in s.scalars(select(Repository).where(Repository.kind == "group"))
+                      if name in (g.config or {}).get("members", [])]
+            if groups:
+                raise Conflict(f"repository {name!r} is a member of group(s) {', '.join(groups)}; remove it there first")
             s.delete(repo)
             audit.record(s, audit.AuditTag.REPOSITORY_DELETE, actor=actor, repository=name, remote_addr=remote_addr)
         self._changed()

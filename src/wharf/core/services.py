@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ from typing import Any, Collection, Mapping, cast
 
 from sqlalchemy import select
 
+from .. import __version__
 from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
@@ -22,6 +24,8 @@ from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
 from .repositories import RepositoryService
 from .signal import ChangeSignal
+from .singleflight import SingleFlight
+from .upstream import Upstream
 
 __all__ = ["Core"]
 
@@ -47,6 +51,8 @@ class Core:
         self.content = ContentService(self.sessions)
         self.audit = AuditLog(self.sessions)
         self.pages = PageStore(data / "pages")
+        self.flights = SingleFlight(data / "state" / "locks")
+        self._upstreams: dict[str, tuple[str, Upstream]] = {}
         self._epoch = self.signal.current()
 
     # -- per request ---------------------------------------------------------------------------------------
@@ -60,6 +66,19 @@ class Core:
 
     def plugin(self, repo: RepoInfo) -> FormatPlugin:
         return self.plugins[repo.format]
+
+    def upstream(self, repo: RepoInfo) -> Upstream:
+        """The pooled upstream client of a proxy repository (rebuilt when its settings change)."""
+        cfg = repo.config["upstream"]
+        key = json.dumps(cfg, sort_keys=True)
+        hit = self._upstreams.get(repo.name)
+        if hit is None or hit[0] != key:
+            hit = (key, Upstream(cfg, user_agent=f"wharf/{__version__}"))
+            self._upstreams[repo.name] = hit
+        return hit[1]
+
+    def members(self, group: RepoInfo) -> list[RepoInfo]:
+        return self.repos.flatten(group)
 
     # -- orchestration across services ---------------------------------------------------------------------
     def create_repository(self, **kw: Any) -> RepoInfo:

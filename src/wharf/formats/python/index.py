@@ -15,7 +15,8 @@ from ...core.interfaces import RepoInfo
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
-__all__ = ["publish", "render_project", "render_root", "project_json_api", "ROOT_KEY", "project_key"]
+__all__ = ["publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
+           "project_key", "version_key"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
@@ -25,7 +26,8 @@ def project_key(name: str) -> str:
     return f"simple/{name}"
 
 
-def _vkey(v: str) -> tuple[int, Any]:
+def version_key(v: str) -> tuple[int, Any]:
+    """Sort key: PEP 440 order, unparsable versions first."""
     try:
         return (1, Version(v))
     except InvalidVersion:
@@ -45,37 +47,52 @@ def file_url(f: LiveFile) -> str:
     return f"../../files/{f.sha256}/{f.filename}"
 
 
+def file_entry(f: LiveFile) -> dict[str, Any]:
+    """A stored file as a PEP 691 file dict (the form every page is rendered from)."""
+    return {
+        "filename": f.filename,
+        "url": file_url(f),
+        "hashes": {"sha256": f.sha256},
+        "requires-python": f.meta.get("requires_python"),
+        "yanked": (f.yanked_reason or True) if f.yanked else False,
+        "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
+        "size": f.size,
+        "upload-time": _iso(f.added_at),
+    }
+
+
 def render_project(name: str, files: list[LiveFile]) -> dict[str, bytes]:
-    files = sorted(files, key=lambda f: (_vkey(f.version), f.filename))
+    files = sorted(files, key=lambda f: (version_key(f.version), f.filename))
+    return render_entries(name, [file_entry(f) for f in files], [f.version for f in files])
+
+
+def render_entries(name: str, entries: list[dict[str, Any]], versions: Iterable[str]) -> dict[str, bytes]:
+    """PEP 503 HTML and PEP 691 JSON of one project from PEP 691 file dicts (in display order)."""
     out = [
         "<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"1.1\">\n",
         f"<title>Links for {escape(name)}</title>\n</head>\n<body>\n<h1>Links for {escape(name)}</h1>\n",
     ]
     jfiles = []
-    for f in files:
-        rp = f.meta.get("requires_python")
-        attrs = f' href="{escape(file_url(f))}#sha256={f.sha256}"'
+    for e in entries:
+        rp = e.get("requires-python")
+        sha = e["hashes"]["sha256"]
+        attrs = f' href="{escape(e["url"])}#sha256={sha}"'
         if rp:
             attrs += f' data-requires-python="{escape(rp)}"'
-        if f.metadata_sha256:
-            attrs += f' data-dist-info-metadata="sha256={f.metadata_sha256}" data-core-metadata="sha256={f.metadata_sha256}"'
-        if f.yanked:
-            attrs += f' data-yanked="{escape(f.yanked_reason or "")}"'
-        out.append(f"<a{attrs}>{escape(f.filename)}</a><br>\n")
-        jfiles.append({
-            "filename": f.filename,
-            "url": file_url(f),
-            "hashes": {"sha256": f.sha256},
-            "requires-python": rp,
-            "yanked": (f.yanked_reason or True) if f.yanked else False,
-            "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
-            "dist-info-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
-            "size": f.size,
-            "upload-time": _iso(f.added_at),
-        })
+        cm = e.get("core-metadata")
+        if isinstance(cm, dict) and cm.get("sha256"):
+            attrs += f' data-dist-info-metadata="sha256={cm["sha256"]}" data-core-metadata="sha256={cm["sha256"]}"'
+        elif cm is True:
+            attrs += ' data-dist-info-metadata="true" data-core-metadata="true"'
+        yanked = e.get("yanked")
+        if yanked:
+            attrs += f' data-yanked="{escape(yanked if isinstance(yanked, str) else "")}"'
+        out.append(f"<a{attrs}>{escape(e['filename'])}</a><br>\n")
+        jfiles.append({**{k: v for k, v in e.items() if not k.startswith("_")}, "dist-info-metadata": cm or False,
+                       "core-metadata": cm or False})
     out.append("</body>\n</html>\n")
-    versions = sorted({f.version for f in files}, key=_vkey)
-    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": versions, "files": jfiles}
+    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": sorted(set(versions), key=version_key),
+           "files": jfiles}
     return {"html": "".join(out).encode(), "json": json.dumps(doc, separators=(",", ":")).encode()}
 
 
@@ -93,6 +110,15 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
     """Render the pages of ``names`` (None: every name) and the root list; link downloadable files."""
     version = repo.version
     all_names = core.content.names(repo.id)
+    if repo.kind == "group":
+        return  # group pages are merged from their members' pages when requested
+    if repo.kind == "proxy":
+        # project pages of a proxy mirror the upstream (see proxy.py); files it cached become downloadable here
+        for name in (all_names if names is None else names):
+            for f in core.content.files(repo.id, name):
+                _link(core, repo, f)
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(all_names))
+        return
     if names is None:
         targets = set(all_names)
         # drop pages and links of names that are gone
@@ -156,14 +182,14 @@ def project_json_api(files: list[LiveFile], repo_url: str, version: str | None, 
     releases: dict[str, list[LiveFile]] = {}
     for f in files:
         releases.setdefault(f.version, []).append(f)
-    ordered = sorted(releases, key=_vkey)
+    ordered = sorted(releases, key=version_key)
     if version is None:
-        stable = [v for v in ordered if not (_vkey(v)[0] and Version(v).is_prerelease)
+        stable = [v for v in ordered if not (version_key(v)[0] and Version(v).is_prerelease)
                   and not all(x.yanked for x in releases[v])]
         current = (stable or ordered)[-1]
     else:
         try:
-            matches = [v for v in ordered if _vkey(v) == _vkey(version)]
+            matches = [v for v in ordered if version_key(v) == version_key(version)]
         except InvalidVersion:  # pragma: no cover
             matches = []
         if not matches:

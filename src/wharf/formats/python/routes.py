@@ -18,6 +18,7 @@ from . import parse
 from .index import ROOT_KEY, project_json_api, project_key
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...core.pages import Page
     from ...core.services import Core
 
 __all__ = ["PythonRoutes", "negotiate"]
@@ -74,10 +75,25 @@ def negotiate(accept: bytes | None) -> str | None:
 
 class PythonRoutes:
     def __init__(self, core: "Core"):
+        from .group import PythonGroup
+        from .proxy import PythonProxy
+
         self.core = core
+        self.proxy = PythonProxy(core, self.serve_page)
+        self.group = PythonGroup(core, self.proxy, self.serve_page)
 
     async def __call__(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         method = scope["method"]
+        kind = ctx.repo.kind
+        if kind != "hosted":
+            if subpath in ("legacy", "legacy/"):
+                return await self._upload_to_default_member(ctx, scope, receive, send)
+            if (subpath.startswith("simple/") and subpath != "simple/") or subpath.startswith("files/") or (
+                    kind == "group" and subpath == "simple/"):
+                ctx.require("read")
+                self._only(method, ("GET", "HEAD"))
+                handler = self.proxy if kind == "proxy" else self.group
+                return await handler.handle(ctx, scope, receive, send, subpath)
         if subpath.startswith("simple"):
             ctx.require("read")
             self._only(method, ("GET", "HEAD"))
@@ -120,13 +136,17 @@ class PythonRoutes:
             if canonical != name or not slash:
                 return await send_redirect(send, f"/{repo}/simple/{canonical}/")
             key = project_key(canonical)
+        page = self.core.pages.read(repo, key)
+        if page is None:
+            raise HTTPError(404, f"project '{key[7:]}' not found in repository '{repo}'")
+        await self.serve_page(scope, send, page)
+
+    async def serve_page(self, scope: Scope, send: Send, page: "Page") -> None:
+        """An index page in the negotiated representation, with ETag/304 and Vary."""
         variant = negotiate(header(scope, b"accept"))
         if variant is None:
             raise HTTPError(406, "no acceptable representation: this index serves "
                                  "application/vnd.pypi.simple.v1+json and text/html")
-        page = self.core.pages.read(repo, key)
-        if page is None:
-            raise HTTPError(404, f"project '{key[7:]}' not found in repository '{repo}'")
         etag, body = page.variants[variant]
         ctype = JSON_TYPE if variant == "json" else HTML_TYPE
         headers = [(b"etag", etag), _VARY, _INDEX_CACHE]
@@ -171,10 +191,24 @@ class PythonRoutes:
         await send_json(send, 200, doc, [(b"cache-control", b"max-age=60, public")], head=scope["method"] == "HEAD")
 
     # -- upload (twine / uv publish) -----------------------------------------------------------------------
+    async def _upload_to_default_member(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
+        """Proxy and group repositories are read-only; a group may name a hosted member that takes its uploads."""
+        target = ctx.repo.config.get("default_member") if ctx.repo.kind == "group" else None
+        member = self.core.repos.get(target) if target else None
+        if member is None:
+            raise HTTPError(405, f"repository '{ctx.repo.name}' is a read-only {ctx.repo.kind} repository; upload to a "
+                                 "hosted repository" + (" (or give the group a default_member)" if ctx.repo.kind == "group" else ""),
+                            [(b"allow", b"GET, HEAD")])
+        member_ctx = RequestContext(member, ctx.principal, ctx.base_url, ctx.remote_addr)
+        member_ctx.require("write")
+        self._only(scope["method"], ("POST",))
+        await self.upload(member_ctx, scope, receive, send)
+
     async def upload(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send) -> None:
         limit = int(ctx.repo.setting("max_upload_size", self.core.settings.max_upload_size))
-        too_large = HTTPError(413, f"File too large. The limit for repository '{ctx.repo.name}' is {limit // (1024 * 1024)} MiB "
-                                   f"({limit} bytes).", reason="too-large")
+        shown = f"{limit // (1024 * 1024)} MiB ({limit} bytes)" if limit >= 1024 * 1024 else f"{limit} bytes"
+        too_large = HTTPError(413, f"File too large. The limit for repository '{ctx.repo.name}' is {shown}.",
+                              reason="too-large")
         length = header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit + 16 * 1024 * 1024:
             raise too_large
@@ -215,23 +249,34 @@ class PythonRoutes:
             raise FileExists(f"File already exists ('{filename}', with sha256 hash '{existing}'). "
                              "Files are immutable: upload a new version instead.")
         ref = writer.commit()
-        meta_ref = core.blobs.put_bytes(artifact.metadata_bytes) if artifact.metadata_bytes else None
-        new = NewArtifact(
-            format="python", name=artifact.name, version=artifact.version, filename=filename, blob=ref,
-            kind=artifact.packagetype, metadata_blob=meta_ref,
-            meta={
-                "display_name": artifact.display_name, "requires_python": artifact.requires_python,
-                "python_version": artifact.python_version, "summary": artifact.summary,
-                "metadata_version": artifact.metadata_version, "metadata": artifact.metadata,
-                "digests": {"md5": digests["md5"], "blake2_256": digests["blake2_256"]},
-            },
-        )
+        meta_ref, meta_created = None, False
         try:
+            if artifact.metadata_bytes:
+                meta_writer = core.blobs.writer()
+                try:
+                    meta_writer.write(artifact.metadata_bytes)
+                    meta_ref = meta_writer.commit()
+                    meta_created = meta_writer.created
+                finally:
+                    meta_writer.abort()
+            new = NewArtifact(
+                format="python", name=artifact.name, version=artifact.version, filename=filename, blob=ref,
+                kind=artifact.packagetype, metadata_blob=meta_ref,
+                meta={
+                    "display_name": artifact.display_name, "requires_python": artifact.requires_python,
+                    "python_version": artifact.python_version, "summary": artifact.summary,
+                    "metadata_version": artifact.metadata_version, "metadata": artifact.metadata,
+                    "digests": {"md5": digests["md5"], "blake2_256": digests["blake2_256"]},
+                },
+            )
             result = core.content.add(ctx.repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
                                       allow_overwrite=allow_overwrite)
         except Exception:
+            # refused after all (a concurrent upload of the filename won): leave neither the file nor its metadata
             if writer.created:
                 core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)
+            if meta_created and meta_ref is not None:
+                core.content.forget_blob_if_unreferenced(core.blobs, meta_ref.sha256)
             raise
         if result.created:
             core.publish(ctx.repo, {artifact.name})

@@ -1,0 +1,171 @@
+"""Talking to upstream registries: one pooled client per proxy repository, with timeouts, auth, the system's
+certificate store (plus an optional CA bundle), HTTP(S)_PROXY/NO_PROXY from the environment, and a circuit
+breaker so a dead upstream fails fast instead of slowing every request."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import httpx
+
+from .errors import InvalidInput, WharfError
+
+__all__ = ["UpstreamConfig", "Upstream", "UpstreamError", "parse_upstream_config"]
+
+
+class UpstreamError(WharfError):
+    """The upstream failed (unreachable, timed out, 5xx, bad data). 502, or 504 for time-outs."""
+
+    status = 502
+    reason = "upstream"
+
+    def __init__(self, message: str, *, status: int = 502):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    url: str
+    auth: Mapping[str, str] | None = None  # {"type": "basic", "username", "password"} | {"type": "bearer", "token"}
+    ca_bundle: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    index_ttl: float = 600.0  # seconds before cached index metadata is re-validated
+    negative_ttl: float = 60.0  # seconds a "not found upstream" answer is remembered
+    breaker_threshold: int = 3  # consecutive failures that open the circuit
+    breaker_cooldown: float = 10.0  # seconds the circuit stays open
+
+
+_DEFAULTS = UpstreamConfig(url="")
+
+
+def parse_upstream_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the ``upstream`` part of a proxy repository's settings; returns the normalised dict."""
+    url = raw.get("url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise InvalidInput("a proxy repository needs an upstream URL (http:// or https://)")
+    out: dict[str, Any] = {"url": url.rstrip("/") + "/"}
+    auth = raw.get("auth")
+    if auth is not None:
+        if not isinstance(auth, dict) or auth.get("type") not in ("basic", "bearer"):
+            raise InvalidInput("upstream auth must be {'type': 'basic', 'username', 'password'} or {'type': 'bearer', 'token'}")
+        need = ("username", "password") if auth["type"] == "basic" else ("token",)
+        if not all(isinstance(auth.get(k), str) for k in need):
+            raise InvalidInput(f"upstream {auth['type']} auth needs {', '.join(need)}")
+        out["auth"] = {k: auth[k] for k in ("type", *need)}
+    for key in ("ca_bundle",):
+        if raw.get(key) is not None:
+            if not isinstance(raw[key], str):
+                raise InvalidInput(f"upstream {key} must be a path")
+            out[key] = raw[key]
+    for key in ("connect_timeout", "read_timeout", "index_ttl", "negative_ttl", "breaker_cooldown"):
+        if raw.get(key) is not None:
+            value = raw[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise InvalidInput(f"upstream {key} must be a non-negative number of seconds")
+            out[key] = float(value)
+    if raw.get("breaker_threshold") is not None:
+        if not isinstance(raw["breaker_threshold"], int) or raw["breaker_threshold"] < 1:
+            raise InvalidInput("upstream breaker_threshold must be a positive integer")
+        out["breaker_threshold"] = raw["breaker_threshold"]
+    unknown = set(raw) - {"url", "auth", "ca_bundle", "connect_timeout", "read_timeout", "index_ttl", "negative_ttl",
+                          "breaker_threshold", "breaker_cooldown"}
+    if unknown:
+        raise InvalidInput(f"unknown upstream setting(s): {', '.join(sorted(unknown))}")
+    return out
+
+
+def redact(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings as shown to people: upstream credentials never leave the server."""
+    out = dict(config)
+    up = out.get("upstream")
+    if isinstance(up, dict) and "auth" in up:
+        out["upstream"] = {**up, "auth": {"type": up["auth"].get("type"), "secret": "[hidden]"}}
+    return out
+
+
+class Upstream:
+    def __init__(self, config: Mapping[str, Any], *, user_agent: str = "wharf"):
+        cfg = UpstreamConfig(**{k: v for k, v in config.items()})
+        self.config = cfg
+        self.base = cfg.url
+        ctx = ssl.create_default_context()  # the system's certificate store: corporate CAs installed on the machine work
+        if cfg.ca_bundle:
+            ctx.load_verify_locations(cafile=cfg.ca_bundle)
+        auth: httpx.Auth | None = None
+        headers = {"User-Agent": user_agent}
+        if cfg.auth and cfg.auth.get("type") == "basic":
+            auth = httpx.BasicAuth(cfg.auth["username"], cfg.auth["password"])
+        elif cfg.auth and cfg.auth.get("type") == "bearer":
+            headers["Authorization"] = f"Bearer {cfg.auth['token']}"
+        self.client = httpx.AsyncClient(
+            verify=ctx, auth=auth, headers=headers, trust_env=True, follow_redirects=True,
+            timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+        self._failures = 0
+        self._open_until = 0.0
+
+    @property
+    def host(self) -> str:
+        return httpx.URL(self.base).host or self.base
+
+    def url(self, path: str) -> str:
+        return str(httpx.URL(self.base).join(path))
+
+    # -- circuit breaker ------------------------------------------------------------------------------------------
+    def check_circuit(self) -> None:
+        if self._open_until > time.monotonic():
+            raise UpstreamError(f"upstream {self.base} is unavailable (it failed {self._failures} times in a row; "
+                                f"retrying after {self.config.breaker_cooldown:.0f} s)")
+
+    def succeeded(self) -> None:
+        self._failures = 0
+        self._open_until = 0.0
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._failures >= self.config.breaker_threshold:
+            self._open_until = time.monotonic() + self.config.breaker_cooldown
+
+    def error(self, exc: Exception, url: str) -> UpstreamError:
+        """Turn a transport failure into a clear 502/504 naming the upstream (and count it for the breaker)."""
+        self.failed()
+        if isinstance(exc, httpx.TimeoutException):
+            return UpstreamError(f"upstream {self.base} timed out fetching {url}", status=504)
+        if isinstance(exc, UpstreamError):
+            return exc
+        return UpstreamError(f"upstream {self.base} failed fetching {url}: {type(exc).__name__}: {exc}")
+
+    # -- requests -------------------------------------------------------------------------------------------------
+    async def get(self, url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int = 64 * 1024 * 1024) -> httpx.Response:
+        """A small document (an index page). 5xx and transport errors raise UpstreamError; 2xx/3xx/4xx return."""
+        self.check_circuit()
+        try:
+            async with self.client.stream("GET", url, headers=headers) as resp:
+                chunks = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise UpstreamError(f"upstream {self.base} sent more than {max_bytes} bytes for {url}")
+                    chunks.append(chunk)
+                resp._content = b"".join(chunks)  # noqa: SLF001 - keep the body on the response object
+        except (httpx.HTTPError, UpstreamError) as exc:
+            raise self.error(exc, url)
+        if resp.status_code >= 500:
+            self.failed()
+            raise UpstreamError(f"upstream {self.base} answered {resp.status_code} for {url}")
+        self.succeeded()
+        return resp
+
+    def stream(self, url: str, *, headers: Mapping[str, str] | None = None) -> Any:
+        self.check_circuit()
+        return self.client.stream("GET", url, headers=headers)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

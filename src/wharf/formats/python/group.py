@@ -1,0 +1,194 @@
+"""Python group repositories: one index merged from ordered members, with the dependency-confusion guard.
+
+Guard (on by default): when any hosted member has a project, proxy members are not consulted for it at all (its
+versions from upstreams are hidden, and the internal name never reaches an upstream). Names matching the group's
+``reserved`` patterns never resolve from proxies, guard or not."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from packaging.utils import canonicalize_name
+
+from ...asgi import HTTPError, Receive, Scope, Send
+from ...core.interfaces import RepoInfo, RequestContext
+from ...core.pages import Page
+from ...core.upstream import UpstreamError
+from . import parse
+from .index import project_key, render_entries
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+    from .proxy import PythonProxy
+
+__all__ = ["PythonGroup"]
+
+
+class PythonGroup:
+    def __init__(self, core: "Core", proxy: "PythonProxy", serve_page: Any):
+        self.core = core
+        self.proxy = proxy
+        self.serve_page = serve_page
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
+        if subpath.startswith("simple/") and subpath != "simple/":
+            name = subpath[7:].rstrip("/")
+            page, _plan = await self.merged(ctx.repo, name)
+            if page is None:
+                raise HTTPError(404, f"project '{name}' not found in group '{ctx.repo.name}'")
+            return await self.serve_page(scope, send, page)
+        if subpath == "simple/":
+            return await self.serve_page(scope, send, await self.root(ctx.repo))
+        if subpath.startswith("files/"):
+            sha, _, filename = subpath[6:].partition("/")
+            return await self.serve_file(ctx, sha, filename, scope, send)
+        raise HTTPError(404, f"not found in group repository '{ctx.repo.name}': /{subpath}")
+
+    # -- resolution -------------------------------------------------------------------------------------------
+    def _reserved(self, group: RepoInfo, name: str) -> str | None:
+        return next((p for p in group.config.get("reserved", []) if fnmatch.fnmatchcase(name, p.lower())), None)
+
+    async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
+        """For each effective member: its page (or None), and whether it is used or hidden and why."""
+        members = self.core.members(group)
+        out: list[dict[str, Any]] = []
+        hosted_with_name = [m.name for m in members if m.kind == "hosted"
+                            and self.core.pages.read(m.name, project_key(name)) is not None]
+        reserved = self._reserved(group, name)
+        guard = group.config.get("guard", True)
+        for m in members:
+            item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": None}
+            out.append(item)
+            if m.kind == "proxy":
+                if reserved:
+                    item["reason"] = f"name matches the reserved pattern '{reserved}': never taken from proxies"
+                    continue
+                if guard and hosted_with_name:
+                    item["reason"] = (f"hidden by the dependency-confusion guard: the name exists in hosted member "
+                                      f"'{hosted_with_name[0]}'")
+                    continue
+                try:
+                    item["page"] = await self.proxy.ensure_page(m, name)
+                except UpstreamError as exc:
+                    item["reason"] = f"upstream unavailable: {exc.message}"
+                    item["error"] = exc
+                    continue
+            else:
+                item["page"] = self.core.pages.read(m.name, project_key(name))
+            if item["page"] is None:
+                item["reason"] = item["reason"] or "does not have this project"
+            else:
+                item["used"] = True
+        return out
+
+    async def merged(self, group: RepoInfo, name: str) -> tuple[Page | None, list[dict[str, Any]]]:
+        plan = await self.plan(group, name)
+        used = [p for p in plan if p["used"]]
+        if not used:
+            errors = [p["error"] for p in plan if p.get("error")]
+            if errors:
+                raise errors[0]
+            return None, plan
+        sig = hashlib.sha256(json.dumps([[p["member"], p["page"].variants["json"][0].decode()] for p in used])
+                             .encode()).hexdigest()
+        key = project_key(name)
+        cached = self.core.pages.read(group.name, key)
+        if cached is not None and cached.meta.get("sig") == sig:
+            return cached, plan
+        files: list[dict[str, Any]] = []
+        sources: dict[str, str] = {}
+        versions: list[str] = []
+        for p in used:
+            doc = json.loads(p["page"].variants["json"][1])
+            versions.extend(doc.get("versions", []))
+            for f in doc["files"]:
+                if f["filename"] in sources:
+                    continue  # the first member that lists a filename wins
+                sources[f["filename"]] = p["member"]
+                files.append(f)
+        self.core.pages.write(group.name, key, _now_ns(), render_entries(name, files, versions),
+                              {"sig": sig, "sources": sources})
+        return self.core.pages.read(group.name, key), plan
+
+    async def root(self, group: RepoInfo) -> Page:
+        members = self.core.members(group)
+        roots = [(m.name, self.core.pages.read(m.name, "simple/~root")) for m in members]
+        sig = hashlib.sha256(json.dumps([[n, p.variants["json"][0].decode() if p else None] for n, p in roots]).encode()).hexdigest()
+        cached = self.core.pages.read(group.name, "simple/~root")
+        if cached is not None and cached.meta.get("sig") == sig:
+            return cached
+        from .index import render_root
+
+        names: set[str] = set()
+        for _n, p in roots:
+            if p is not None:
+                names.update(x["name"] for x in json.loads(p.variants["json"][1])["projects"])
+        self.core.pages.write(group.name, "simple/~root", _now_ns(), render_root(sorted(names)), {"sig": sig})
+        page = self.core.pages.read(group.name, "simple/~root")
+        assert page is not None
+        return page
+
+    async def serve_file(self, ctx: RequestContext, sha: str, filename: str, scope: Scope, send: Send) -> None:
+        """A download through the group comes from the member whose listing the group served."""
+        base = filename.removesuffix(".metadata")
+        try:
+            name = parse.parse_filename(base)[0]
+        except parse.InvalidArtifact:
+            raise HTTPError(404, f"not a Python package filename: {filename}")
+        page, _plan = await self.merged(ctx.repo, name)
+        member_name = (page.meta.get("sources") or {}).get(base) if page is not None else None
+        member = self.core.repos.get(member_name) if member_name else None
+        if member is None:
+            raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
+        if member.kind == "proxy":
+            return await self.proxy.serve_file(member, sha, filename, scope, send)
+        from ...asgi import send_file
+
+        found = self.core.pages.file_path(member.name, sha, filename)
+        if found is None:
+            raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
+        path, st = found
+        meta = filename.endswith(".metadata")
+        await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
+                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), size=st.st_size, mtime=st.st_mtime)
+
+    async def explain(self, group: RepoInfo, name: str) -> dict[str, Any]:
+        name = canonicalize_name(name)
+        plan = await self.plan(group, name)
+        page, _ = await self.merged(group, name) if any(p["used"] for p in plan) else (None, plan)
+        sources = (page.meta.get("sources") or {}) if page is not None else {}
+        members = []
+        for p in plan:
+            files = json.loads(p["page"].variants["json"][1])["files"] if p["page"] is not None else []
+            members.append({
+                "member": p["member"], "kind": p["kind"], "used": p["used"], "reason": p["reason"],
+                "versions": sorted({_version(f["filename"]) for f in files} - {None}),
+                "files_served": sorted(f["filename"] for f in files if sources.get(f["filename"]) == p["member"]),
+                "files_shadowed": sorted(f["filename"] for f in files if f["filename"] in sources
+                                         and sources[f["filename"]] != p["member"]),
+            })
+        # what the guard hid: ask hidden proxies only from their cache, never the upstream
+        for item, p in zip(members, plan):
+            if p["kind"] == "proxy" and not p["used"] and p["reason"] and ("guard" in p["reason"] or "reserved" in p["reason"]):
+                cached = self.core.pages.read(p["member"], project_key(name))
+                if cached is not None and not cached.meta.get("missing"):
+                    item["hidden_versions_cached"] = sorted(
+                        {_version(f["filename"]) for f in json.loads(cached.variants["json"][1])["files"]} - {None})
+        return {"group": group.name, "name": name, "guard": group.config.get("guard", True),
+                "reserved": group.config.get("reserved", []), "members": members}
+
+
+def _version(filename: str) -> str | None:
+    try:
+        return parse.parse_filename(filename)[1]
+    except parse.InvalidArtifact:
+        return None
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()

@@ -1,0 +1,254 @@
+"""Python proxy repositories: upstream index pages cached with a TTL, files cached forever on first request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import httpx
+
+from ...asgi import HTTPError, Receive, Scope, Send, send_file
+from ...core.content import NewArtifact
+from ...core.errors import FileExists
+from ...core.interfaces import RepoInfo, RequestContext
+from ...core.pages import Page
+from ...core.upstream import UpstreamError
+from . import parse
+from .index import ROOT_KEY, project_key, render_entries
+from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+
+__all__ = ["PythonProxy"]
+
+log = logging.getLogger("wharf.python.proxy")
+
+
+def _local_url(sha: str, filename: str) -> str:
+    return f"../../files/{sha}/{filename}"
+
+
+class PythonProxy:
+    def __init__(self, core: "Core", serve_page: Any):
+        self.core = core
+        self.serve_page = serve_page  # PythonRoutes.serve_page: negotiation, ETag, 304
+
+    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
+        """Routes of a proxy repository that differ from a hosted one (the caller checked read access)."""
+        if subpath.startswith("simple/") and subpath != "simple/":
+            name = subpath[7:].rstrip("/")
+            page = await self.ensure_page(ctx.repo, name)
+            if page is None:
+                raise HTTPError(404, f"project '{name}' not found in repository '{ctx.repo.name}' "
+                                     f"nor on its upstream {ctx.repo.config['upstream']['url']}")
+            return await self.serve_page(scope, send, page)
+        if subpath.startswith("files/"):
+            sha, _, filename = subpath[6:].partition("/")
+            return await self.serve_file(ctx.repo, sha, filename, scope, send)
+        raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
+
+    # -- index pages ------------------------------------------------------------------------------------------
+    async def ensure_page(self, repo: RepoInfo, name: str, *, allow_stale: bool = False) -> Page | None:
+        """The project page, fetched or re-validated upstream when missing or older than the TTL.
+        None when the upstream does not have the project. Upstream failures serve the stale page if there is one."""
+        key = project_key(name)
+        page = self.core.pages.read(repo.name, key)
+        now = time.time()
+        if page is not None and (page.meta.get("exp", 0) > now or allow_stale):
+            return None if page.meta.get("missing") else page
+        async with self.core.flights.flight(f"page:{repo.name}:{name}"):
+            page = self.core.pages.read(repo.name, key)
+            if page is not None and page.meta.get("exp", 0) > time.time():
+                return None if page.meta.get("missing") else page
+            try:
+                page = await self._revalidate(repo, name, page)
+            except UpstreamError as exc:
+                if page is not None and not page.meta.get("missing"):
+                    log.warning("serving stale page", extra={"fields": {"repository": repo.name, "project": name,
+                                                                         "error": exc.message}})
+                    return page  # stale-if-error
+                raise
+        return None if page is None or page.meta.get("missing") else page
+
+    async def _revalidate(self, repo: RepoInfo, name: str, old: Page | None) -> Page | None:
+        up = self.core.upstream(repo)
+        url = up.url(f"{name}/")
+        headers = {"Accept": ACCEPT}
+        if old is not None and not old.meta.get("missing"):
+            if old.meta.get("etag"):
+                headers["If-None-Match"] = old.meta["etag"]
+            if old.meta.get("lm"):
+                headers["If-Modified-Since"] = old.meta["lm"]
+        resp = await up.get(url, headers=headers)
+        cfg = up.config
+        key = project_key(name)
+        if resp.status_code == 304 and old is not None:
+            meta = {**old.meta, "exp": time.time() + cfg.index_ttl}
+            variants = {k: body for k, (_etag, body) in old.variants.items()}
+            self.core.pages.write(repo.name, key, time.time_ns(), variants, meta)
+            return self.core.pages.read(repo.name, key)
+        if resp.status_code in (404, 410):
+            self.core.pages.write(repo.name, key, time.time_ns(), {}, {"missing": True, "exp": time.time() + cfg.negative_ttl})
+            return None
+        if resp.status_code != 200:
+            up.failed()
+            raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {url}")
+        try:
+            entries, versions = parse_upstream_page(resp.content, resp.headers.get("content-type", ""), str(resp.url))
+        except UnreadablePage as exc:
+            up.failed()
+            raise UpstreamError(f"upstream {up.base} returned an unreadable index page for '{name}': {exc}")
+        files = []
+        for e in entries:
+            files.append({"filename": e["filename"], "url": _local_url(e["sha256"], e["filename"]),
+                          "hashes": {"sha256": e["sha256"]}, "requires-python": e["requires-python"],
+                          "yanked": e["yanked"], "core-metadata": e["core-metadata"], "size": e["size"],
+                          "upload-time": e["upload-time"]})
+        if versions is None:
+            versions = []
+            for e in entries:
+                try:
+                    versions.append(parse.parse_filename(e["filename"])[1])
+                except parse.InvalidArtifact:
+                    pass
+        meta = {"exp": time.time() + cfg.index_ttl, "etag": resp.headers.get("etag"), "lm": resp.headers.get("last-modified"),
+                "upstream": {e["filename"]: [e["upstream"], e["sha256"],
+                                             e["core-metadata"].get("sha256") if isinstance(e["core-metadata"], dict)
+                                             else bool(e["core-metadata"])] for e in entries}}
+        self.core.pages.write(repo.name, key, time.time_ns(), render_entries(name, files, versions), meta)
+        return self.core.pages.read(repo.name, key)
+
+    # -- files ------------------------------------------------------------------------------------------------
+    async def serve_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
+        found = self.core.pages.file_path(repo.name, sha, filename)
+        if found is None:
+            await self.fetch_file(repo, sha, filename, scope, send)
+            return
+        path, st = found
+        meta = filename.endswith(".metadata")
+        await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
+                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), size=st.st_size, mtime=st.st_mtime)
+
+    def _source(self, repo: RepoInfo, sha: str, filename: str) -> tuple[str, list[Any]]:
+        base = filename.removesuffix(".metadata")
+        try:
+            name = parse.parse_filename(base)[0]
+        except parse.InvalidArtifact:
+            raise HTTPError(404, f"not a Python package filename: {filename}")
+        page = self.core.pages.read(repo.name, project_key(name))
+        src = (page.meta.get("upstream") or {}).get(base) if page is not None else None
+        if src is None or src[1] != sha:
+            raise HTTPError(404, f"file not found in repository '{repo.name}': {filename}")
+        return name, src
+
+    async def fetch_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
+        name, src = self._source(repo, sha, filename)
+        if filename.endswith(".metadata"):
+            return await self._fetch_metadata(repo, sha, filename, src, scope, send)
+        async with self.core.flights.flight(f"file:{repo.name}:{sha}"):
+            if self.core.pages.file_path(repo.name, sha, filename) is not None:
+                return await self.serve_file(repo, sha, filename, scope, send)  # another request fetched it meanwhile
+            if self.core.blobs.exists(sha):  # already stored (uploaded elsewhere, or another proxy): no download
+                await anyio.to_thread.run_sync(self._record, repo, name, filename, sha, None, src[0])
+                return await self.serve_file(repo, sha, filename, scope, send)
+            await self._stream_and_store(repo, name, sha, filename, src[0], scope, send)
+
+    async def _stream_and_store(self, repo: RepoInfo, name: str, sha: str, filename: str, url: str, scope: Scope,
+                                send: Send) -> None:
+        """Send the upstream's bytes to the client while writing them to a blob; commit only if the sha256 matches."""
+        up = self.core.upstream(repo)
+        writer = self.core.blobs.writer()
+        started = False
+        try:
+            try:
+                async with up.stream(url, headers={"Accept-Encoding": "identity"}) as resp:
+                    if resp.status_code == 404:
+                        raise HTTPError(404, f"upstream {up.base} no longer has {filename}")
+                    if resp.status_code != 200:
+                        up.failed()
+                        raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {filename}")
+                    headers = [(b"content-type", b"application/octet-stream"), (b"etag", b'"%s"' % sha.encode()),
+                               (b"accept-ranges", b"bytes")]
+                    if resp.headers.get("content-length", "").isdigit():
+                        headers.append((b"content-length", resp.headers["content-length"].encode()))
+                    head = scope["method"] == "HEAD"
+                    async for chunk in resp.aiter_raw():
+                        writer.write(chunk)
+                        if not started:
+                            await send({"type": "http.response.start", "status": 200, "headers": headers})
+                            started = True
+                        if not head:
+                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except httpx.HTTPError as exc:
+                raise up.error(exc, url)
+            if writer.digests()["sha256"] != sha:
+                up.failed()
+                raise UpstreamError(f"upstream {up.base} sent {filename} with sha256 {writer.digests()['sha256']}, "
+                                    f"but its index says {sha}; nothing was cached")
+            up.succeeded()
+            tmp = writer.temp_path()
+            info = await anyio.to_thread.run_sync(_try_parse, str(tmp), filename)
+            ref = await anyio.to_thread.run_sync(writer.commit)
+            await anyio.to_thread.run_sync(self._record, repo, name, filename, ref.sha256, info, url)
+        except BaseException:
+            writer.abort()
+            if started:
+                raise  # the client sees a cut connection (its size/hash check fails); nothing was cached
+            raise
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _record(self, repo: RepoInfo, name: str, filename: str, sha: str, info: "parse.PythonArtifact | None", origin: str) -> None:
+        """Record a fetched file like an upload (with its origin), then make it downloadable here."""
+        from ...storage import BlobRef
+
+        size = self.core.blobs.local_path(sha).stat().st_size  # type: ignore[union-attr]
+        try:
+            pname, version, kind = parse.parse_filename(filename)
+        except parse.InvalidArtifact:
+            pname, version, kind = name, "0", None
+        meta_ref = self.core.blobs.put_bytes(info.metadata_bytes) if info and info.metadata_bytes else None
+        meta: dict[str, Any] = {"requires_python": info.requires_python if info else None}
+        if info is not None:
+            meta.update(display_name=info.display_name, python_version=info.python_version, summary=info.summary,
+                        metadata_version=info.metadata_version, metadata=info.metadata)
+        new = NewArtifact(format="python", name=pname, version=version, filename=filename, blob=BlobRef(sha, size, {"sha256": sha}),
+                          kind=kind, meta=meta, metadata_blob=meta_ref, origin=origin)
+        try:
+            self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}", allow_overwrite=True)
+        except FileExists:  # pragma: no cover - allow_overwrite makes this unreachable
+            pass
+        self.core.publish(repo, {pname})
+
+    async def _fetch_metadata(self, repo: RepoInfo, sha: str, filename: str, src: list[Any], scope: Scope, send: Send) -> None:
+        expected = src[2]
+        if not expected:
+            raise HTTPError(404, f"the upstream offers no metadata file for {filename.removesuffix('.metadata')}")
+        async with self.core.flights.flight(f"meta:{repo.name}:{sha}"):
+            if self.core.pages.file_path(repo.name, sha, filename) is None:
+                up = self.core.upstream(repo)
+                resp = await up.get(src[0] + ".metadata", headers={"Accept-Encoding": "identity"}, max_bytes=16 * 1024 * 1024)
+                if resp.status_code != 200:
+                    raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {filename}")
+                import hashlib
+
+                if isinstance(expected, str) and hashlib.sha256(resp.content).hexdigest() != expected:
+                    raise UpstreamError(f"upstream {up.base} sent {filename} with a digest other than its index says; "
+                                        "nothing was cached")
+                ref = await anyio.to_thread.run_sync(self.core.blobs.put_bytes, resp.content)
+                path = self.core.blobs.local_path(ref.sha256)
+                if path is not None:
+                    self.core.pages.link_file(repo.name, sha, filename, path)
+        await self.serve_file(repo, sha, filename, scope, send)
+
+
+def _try_parse(path: str, filename: str) -> "parse.PythonArtifact | None":
+    try:
+        return parse.parse_artifact(path, filename)
+    except parse.InvalidArtifact as exc:  # the upstream's file: cache it as it is, note why metadata is missing
+        log.info("proxied file has unreadable metadata", extra={"fields": {"file": filename, "reason": exc.reason}})
+        return None
