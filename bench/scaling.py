@@ -302,6 +302,8 @@ def main(argv=None) -> int:
         res["rss_end"] = wb.rss_report(pid) if pid else None
     except Exception as e:  # noqa: BLE001 -- keep partial results
         res["error"] = f"{type(e).__name__}: {e}"
+        if pid and not wb.pid_alive(pid):
+            res["error"] += " (the server process is gone: it crashed or was stopped from outside)"
         log(f"ERROR: {res['error']}")
         if srv:
             res["server_log_tail"] = srv.log_tail(30)

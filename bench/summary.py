@@ -36,7 +36,7 @@ def ratio(a, b):
     return a / b if (a is not None and b not in (None, 0)) else None
 
 
-def fmt(v, nd=3):
+def fmt(v, nd=4):
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -73,7 +73,10 @@ def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
     add("50 MB download MB/s >= 90% of nginx", fmt(r and r * 100) + " %", f"{fmt(w)} vs nginx {fmt(n)} MB/s",
         None if r is None else r >= 0.90)
     rss = med(run, "download-large", t, "peak_rss_mb")
-    add("  ... with Wharf peak RSS < 100 MB", fmt(rss) + " MB", "VmHWM of the server process tree (reset first)",
+    empty = ((sc or {}).get("rss_empty") or {})
+    ctx = (f"; an idle empty Wharf is {fmt(empty.get('rss_mb_total'))} MB over {empty.get('pids')} processes, "
+           f"main process {fmt(empty.get('rss_mb_main'))} MB" if empty.get("rss_mb_total") else "")
+    add("  ... with Wharf peak RSS < 100 MB", fmt(rss) + " MB", "VmHWM of the server process tree (reset first)" + ctx,
         None if rss is None else rss < 100)
     # 4. twine upload
     w, p = med(run, "upload", t, "files_per_s"), med(run, "upload", pp, "files_per_s")

@@ -128,10 +128,18 @@ def rss_report(pid: int) -> dict:
     """VmRSS / VmHWM of the server's process tree (MB), total and per process."""
     tree = proc_tree(pid)
     per = {p: round(status_kb(p, "VmRSS") / 1024, 1) for p in tree}
+    procs = []
+    for p in tree:
+        try:
+            cmd = _read(f"/proc/{p}/cmdline").replace("\0", " ").strip()
+        except OSError:
+            cmd = ""
+        procs.append({"pid": p, "rss_mb": per[p], "hwm_mb": round(status_kb(p, "VmHWM") / 1024, 1),
+                      "threads": status_kb(p, "Threads"), "cmd": cmd[:120]})
     return {"pids": len(tree), "rss_mb_total": round(sum(per.values()), 1),
             "rss_mb_max_process": max(per.values()) if per else None,
-            "hwm_mb_total": round(sum(status_kb(p, "VmHWM") for p in tree) / 1024, 1),
-            "rss_mb_per_pid": {str(k): v for k, v in per.items()}}
+            "rss_mb_main": per.get(pid), "hwm_mb_total": round(sum(x["hwm_mb"] for x in procs), 1),
+            "procs": procs}
 
 
 def cpu_seconds(pid: int) -> float:

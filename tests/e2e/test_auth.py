@@ -64,6 +64,7 @@ class Row:
     target: str = "sentinel"  # what a call that is allowed consumes (see World.prepare)
     body: str | None = None  # which JSON body to send (see World.prepare)
     query: str = ""
+    name: str = "repo"  # API rows: which repository {name} is: "repo" (hosted), "group" or "proxy"
 
     @property
     def api(self) -> bool:
@@ -99,6 +100,16 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/{repo}/pypi/sentinel/json", 200, **R),
     Row("GET", "/{repo}/pypi/sentinel/1.0/json", 200, **R),
     Row("POST", "/{repo}/legacy/", 200, target="upload", **W),
+    # a group (over the hosted repository, which takes its uploads) and a proxy (of the hosted repository, over
+    # loopback; the private one with a token of its own) have the same visibility as their hosted repository
+    Row("GET", "/{group}/simple/", 200, **R),
+    Row("GET", "/{group}/simple/sentinel/", 200, **R),
+    Row("GET", "/{group}/files/{sha}/{filename}", 200, **R),
+    Row("GET", "/{group}/files/{sha}/{filename}.metadata", 200, **R),
+    Row("POST", "/{group}/legacy/", 200, target="upload", **W),
+    Row("GET", "/{proxy}/simple/sentinel/", 200, **R),
+    Row("GET", "/{proxy}/files/{sha}/{filename}", 200, **R),
+    Row("POST", "/{proxy}/legacy/", 405, pub=ANYONE, priv=ANYONE),  # read-only: no upload, whoever asks
     # -- management API: repositories --------------------------------------------------------------------------
     Row("GET", V1 + "/repositories", 200, glob=ANYONE),
     Row("POST", V1 + "/repositories", 201, glob=SERVER_ADMIN, target="new-repo", body="new-repo"),
@@ -114,6 +125,7 @@ ROWS: tuple[Row, ...] = (
         body="yank", **W),
     Row("DELETE", V1 + "/repositories/{name}/packages/{package}/versions/{version}/yank", 200,
         target="fresh-yanked", **W),
+    Row("GET", V1 + "/repositories/{name}/explain/{package}", 200, name="group", **R),
     # -- tokens ----------------------------------------------------------------------------------------------------
     Row("GET", V1 + "/tokens", 200, glob=SERVER_ADMIN),
     Row("POST", V1 + "/tokens", 201, body="token-on-repo", **A),  # granting read on one repository
@@ -130,10 +142,13 @@ def _basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
-def _check(r: httpx.Response, want: int, method: str) -> str | None:
+def _check(r: httpx.Response, want: int, method: str, secrets: list[str]) -> str | None:
     """What is wrong with this response, or None."""
     if r.status_code != want:
         return f"expected {want}, got {r.status_code}: {r.text[:300]}"
+    leaked = [s[:12] for s in secrets if s in r.text]
+    if leaked:
+        return f"the response contains the secret of token(s) {leaked}"
     if want == 401 and r.headers.get("www-authenticate") != REALM:
         return f"401 without 'WWW-Authenticate: {REALM}' (got {r.headers.get('www-authenticate')!r})"
     if want in (401, 403) and method != "HEAD":
@@ -155,6 +170,8 @@ class World:
         self.tmp = tmp
         self.base = unique("auth")
         self.repos = {"pub": f"{self.base}-pub", "priv": f"{self.base}-priv"}
+        self.groups = {vis: f"{name}-group" for vis, name in self.repos.items()}
+        self.proxies = {vis: f"{name}-proxy" for vis, name in self.repos.items()}
         self.other = f"{self.base}-other"
         self.spares = {vis: [f"{self.base}-{vis}-spare{i}" for i in range(2 * len(STYLES))] for vis in self.repos}
         self.secrets: dict[str, str] = {}  # caller -> secret
@@ -223,7 +240,27 @@ class World:
         self.server.create_repo(self.other)
         self.denied_wheel = self.wheel("denied-upload")
 
-        on_repos = [*self.repos.values(), *itertools.chain(*self.spares.values())]
+        # the proxies fetch from the hosted repositories over loopback; the private one with a read token
+        self.upstream_secret, _ = self.mint("upstream", {self.repos["priv"]: "read"})
+        for vis, repo in self.repos.items():
+            private = vis == "priv"
+            r = self.admin("POST", "/api/v1/repositories", json={
+                "name": self.groups[vis], "format": "python", "kind": "group", "private": private,
+                "config": {"members": [repo], "default_member": repo}})
+            assert r.status_code == 201, r.text
+            upstream: dict[str, Any] = {"url": f"{self.server.url}/{repo}/simple/"}
+            if private:
+                upstream["auth"] = {"type": "bearer", "token": self.upstream_secret}
+            r = self.admin("POST", "/api/v1/repositories", json={
+                "name": self.proxies[vis], "format": "python", "kind": "proxy", "private": private,
+                "config": {"upstream": upstream}})
+            assert r.status_code == 201, r.text
+            assert self.upstream_secret not in r.text
+            r = self.admin("GET", f"/{self.proxies[vis]}/simple/sentinel/")  # fetch once, so files are known
+            assert r.status_code == 200 and self.sentinel[vis][0] in r.text, r.text
+
+        on_repos = [*self.repos.values(), *self.groups.values(), *self.proxies.values(),
+                    *itertools.chain(*self.spares.values())]
         for caller, action in ((READ, "read"), (WRITE, "write"), (ADMIN, "admin")):
             self.secrets[caller], self.ids[caller] = self.mint(caller, {r: action for r in on_repos})
         self.secrets[OTHER], self.ids[OTHER] = self.mint(OTHER, {self.other: "admin"})
@@ -244,8 +281,9 @@ class World:
         fresh resource; a refused one aims at a sentinel that check_denied_calls_changed_nothing() inspects."""
         repo = self.repos.get(vis, self.repos["pub"])
         filename, sha = self.sentinel.get(vis, self.sentinel["pub"])
-        p: dict[str, Any] = dict(repo=repo, name=repo, package="sentinel", version="1.0", filename=filename, sha=sha,
-                                 token_id=self.victim_id)
+        group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
+        p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, name={"repo": repo, "group": group, "proxy": proxy}[row.name],
+                                 package="sentinel", version="1.0", filename=filename, sha=sha, token_id=self.victim_id)
         kw: dict[str, Any] = {}
         n = next(self._n)
         if row.target == "upload":
@@ -328,21 +366,26 @@ def test_access_matrix(server, world):
     assert {(row.method, row.path) for row in ROWS if row.api} == _openapi_routes(server)
     failures: list[str] = []
     calls = 0
+    rotate = itertools.cycle(STYLES)
     with httpx.Client(base_url=server.url, timeout=30) as c:
         for row in ROWS:
             for vis in row.scopes():
                 for caller in CALLERS + BAD_CALLERS:
-                    for style in STYLES if caller != ANON else ("none",):
-                        want = row.expected(vis, caller)
-                        url, kw = world.prepare(row, vis, allowed=200 <= want < 400)
+                    want = row.expected(vis, caller)
+                    allowed = 200 <= want < 400
+                    styles: tuple[str, ...] = STYLES if caller != ANON else ("none",)
+                    if allowed and row.target != "sentinel" and caller != ANON:
+                        styles = (next(rotate),)  # a call that consumes a fresh resource: one style, in turn
+                    for style in styles:
+                        url, kw = world.prepare(row, vis, allowed=allowed)
                         r = c.request(row.method, url, headers=world.headers(caller, style), **kw)
                         calls += 1
-                        problem = _check(r, want, row.method)
+                        problem = _check(r, want, row.method, world.all_secrets)
                         if problem:
                             failures.append(f"{row.method} {url} [{vis}] {caller} ({style}): {problem}")
                         elif want == 201 and row.body and row.body.startswith("token-"):
                             world.all_secrets.append(r.json()["token"])
-    assert calls > 1500
+    assert calls > 2000
     assert not failures, f"{len(failures)} of {calls} calls wrong:\n" + "\n".join(failures)
     problems = world.check_denied_calls_changed_nothing()
     assert not problems, "\n".join(problems)
@@ -404,7 +447,8 @@ def _files_under(root: Path) -> Iterator[Path]:
 
 
 def test_tokens_are_stored_hashed(server, world):
-    secrets = [s for s in world.all_secrets if s != server.token]
+    # (a proxy's upstream credential is an outgoing secret: the server must be able to send it, so it is stored)
+    secrets = [s for s in world.all_secrets if s not in (server.token, world.upstream_secret)]
     assert len(secrets) > 10
     db = _database_text(server)
     for secret in secrets:

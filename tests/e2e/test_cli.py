@@ -123,6 +123,7 @@ def test_push_yank_audit(srv, tmp_path):
     assert r.out == ""  # progress goes to stderr
     for f in files:
         assert f.name in r.err
+    assert "kB" in r.err  # the progress bar's transfer column
     pkg = srv.api("GET", f"/api/v1/repositories/{repo}/packages/cli-pkg").json()
     assert sorted(f["filename"] for f in pkg["files"]) == sorted(f.name for f in files)
     digests = {f["filename"]: f["sha256"] for f in pkg["files"]}
@@ -152,6 +153,9 @@ def test_push_yank_audit(srv, tmp_path):
     assert r.json() == {"yanked": [files[2].name], "reason": "broken build"}
     page = httpx.get(f"{srv.url}/{repo}/simple/cli-pkg/").text
     assert 'data-yanked="broken build"' in page
+    r = wharf(tmp_path, "yank", f"{repo}/cli-pkg@2.0", "--undo", env=me)
+    assert r.rc == 0 and r.json() == {"unyanked": [files[2].name]}, r
+    assert "data-yanked" not in httpx.get(f"{srv.url}/{repo}/simple/cli-pkg/").text
     r = wharf(tmp_path, "yank", f"{repo}/cli-pkg", env=me)
     assert r.rc == 2 and "REPO/PACKAGE@VERSION" in r.err, r
     # the audit log shows the writes: who, from where

@@ -25,7 +25,10 @@ def check(
     from ..core.check import run_check
     from ..core.services import Core
 
-    settings = load_settings(None, data=data, database_url=database_url)
+    try:
+        settings = load_settings(None, data=data, database_url=database_url)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="settings (WHARF_CONFIG / WHARF_*)")
     core = Core(settings, migrate=True)
     try:
         report = run_check(core, repair=repair, verify=verify, orphan_grace=grace)

@@ -70,8 +70,12 @@ def serve(
     from granian.constants import Interfaces
     from granian.server import Server
 
-    settings = load_settings(config, data=data, host=host, port=port, workers=workers, database_url=database_url,
-                             tls_cert=tls_cert, tls_key=tls_key, access_log=access_log, max_upload_size=max_upload_size)
+    try:
+        settings = load_settings(config, data=data, host=host, port=port, workers=workers, database_url=database_url,
+                                 tls_cert=tls_cert, tls_key=tls_key, access_log=access_log,
+                                 max_upload_size=max_upload_size)
+    except (OSError, ValueError) as exc:  # unreadable/invalid TOML, unknown key, bad number in WHARF_*
+        raise typer.BadParameter(str(exc), param_hint="settings (--config / WHARF_CONFIG / WHARF_*)")
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     settings.data.mkdir(parents=True, exist_ok=True)

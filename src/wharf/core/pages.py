@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from glob import escape as glob_escape
@@ -130,7 +131,7 @@ class PageStore:
     def link_file(self, repo: str, sha256: str, filename: str, target: Path) -> None:
         path = Path(self._link_path(repo, sha256, filename))
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".tmp-{os.getpid()}-{filename}"
+        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{filename}"  # unique per thread
         tmp.unlink(missing_ok=True)
         os.symlink(target, tmp)
         os.replace(tmp, path)

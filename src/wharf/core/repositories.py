@@ -173,15 +173,19 @@ class RepositoryService:
 
     def update(self, name: str, *, private: bool | None = None, config: Mapping[str, Any] | None = None, actor: str,
                remote_addr: str | None = None) -> RepoInfo:
+        current = self.require(name)
+        settings = None
+        if config is not None:  # validated before the write transaction (validation reads other repositories)
+            merged = {**current.config, **config}
+            if current.kind == "group":
+                self._check_group(current.format, merged, name)
+            settings = self._check_settings(current.format, current.kind, merged)
         with self._sessions.begin() as s:
             repo = s.scalar(select(Repository).where(Repository.name == name))
             if repo is None:
                 raise NotFound(f"no repository named {name!r}")
-            if config is not None:
-                merged = {**repo.config, **config}
-                if repo.kind == "group":
-                    self._check_group(repo.format, merged, name)
-                repo.config = self._check_settings(repo.format, repo.kind, merged)
+            if settings is not None:
+                repo.config = settings
             if private is not None:
                 repo.private = bool(private)
             audit.record(s, audit.AuditTag.REPOSITORY_UPDATE, actor=actor, repository=name, remote_addr=remote_addr,

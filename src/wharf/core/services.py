@@ -120,14 +120,15 @@ class Core:
     def _write_marker(self, name: str, version: int) -> None:
         path = self._marker(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            current = int(path.read_text())
-        except (FileNotFoundError, ValueError):
-            current = -1
-        if version > current:
-            tmp = path.with_suffix(f".{os.getpid()}")
-            tmp.write_text(str(version))
-            os.replace(tmp, path)
+        with self.pages._lock(name):  # concurrent publishes (threads, workers) must not move the marker back
+            try:
+                current = int(path.read_text())
+            except (FileNotFoundError, ValueError):
+                current = -1
+            if version > current:
+                tmp = path.with_suffix(f".{os.getpid()}")
+                tmp.write_text(str(version))
+                os.replace(tmp, path)
 
     def republish_stale(self, *, force: bool = False) -> list[str]:
         """After a crash (or with force) re-render every repository whose published tree lags its database version."""

@@ -158,10 +158,16 @@ class PythonProxy:
 
     async def _stream_and_store(self, repo: RepoInfo, name: str, sha: str, filename: str, url: str, scope: Scope,
                                 send: Send) -> None:
-        """Send the upstream's bytes to the client while writing them to a blob; commit only if the sha256 matches."""
+        """Send the upstream's bytes to the client while writing them to a blob; commit only if the sha256 matches.
+
+        The last chunk is held back until the digest is verified: on a mismatch (or any failure once the response
+        has started) the client gets a cut response, never a complete-looking wrong file."""
         up = self.core.upstream(repo)
         writer = self.core.blobs.writer()
         started = False
+        head = scope["method"] == "HEAD"
+        headers: list[tuple[bytes, bytes]] = []
+        pending = b""
         try:
             try:
                 async with up.stream(url, headers={"Accept-Encoding": "identity"}) as resp:
@@ -174,14 +180,16 @@ class PythonProxy:
                                (b"accept-ranges", b"bytes")]
                     if resp.headers.get("content-length", "").isdigit():
                         headers.append((b"content-length", resp.headers["content-length"].encode()))
-                    head = scope["method"] == "HEAD"
                     async for chunk in resp.aiter_raw():
                         writer.write(chunk)
-                        if not started:
-                            await send({"type": "http.response.start", "status": 200, "headers": headers})
-                            started = True
-                        if not head:
-                            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        if head or not chunk:
+                            continue  # HEAD: headers only once the file is verified
+                        if pending:
+                            if not started:
+                                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                                started = True
+                            await send({"type": "http.response.body", "body": pending, "more_body": True})
+                        pending = chunk
             except httpx.HTTPError as exc:
                 raise up.error(exc, url)
             if writer.digests()["sha256"] != sha:
@@ -193,14 +201,17 @@ class PythonProxy:
             info = await anyio.to_thread.run_sync(_try_parse, str(tmp), filename)
             ref = await anyio.to_thread.run_sync(writer.commit)
             await anyio.to_thread.run_sync(self._record, repo, name, filename, ref.sha256, info, url)
-        except BaseException:
+        except BaseException as exc:
             writer.abort()
-            if started:
-                raise  # the client sees a cut connection (its size/hash check fails); nothing was cached
+            if started and isinstance(exc, (UpstreamError, HTTPError)):
+                # too late for an error status: end without the held-back bytes, so the client's download fails
+                log.warning("proxied download cut", extra={"fields": {"repository": repo.name, "file": filename,
+                                                                      "error": str(exc)}})
+                return
             raise
         if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
-        await send({"type": "http.response.body", "body": b""})
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else pending})
 
     def _record(self, repo: RepoInfo, name: str, filename: str, sha: str, info: "parse.PythonArtifact | None", origin: str) -> None:
         """Record a fetched file like an upload (with its origin), then make it downloadable here."""
