@@ -268,10 +268,11 @@ class FakeUpstream:
                 self.routes[path] = list(behaviour) if isinstance(behaviour, list) else behaviour
 
     def project(self, name: str, files: Mapping[str, bytes], *, digests: Mapping[str, str] | None = None,
-                etag: str | None = None, last_modified: str | None = None, serve_files: bool = True) -> bytes:
+                etag: str | None = None, last_modified: str | None = None, serve_files: bool = True,
+                absolute: bool = False) -> bytes:
         """Serve ``/simple/<name>/`` as a PEP 691 page listing ``files`` and (unless told not to) the files under
-        ``/files/``. Returns the page body."""
-        page = json_page(name, files, digests=digests)
+        ``/files/`` (linked relatively, or by absolute URL). Returns the page body."""
+        page = json_page(name, files, digests=digests, base=f"{self.url}/files/" if absolute else "../../files/")
         self.set(f"/simple/{name}/", Behaviour("body", body=page, content_type=JSON_TYPE, etag=etag,
                                                last_modified=last_modified))
         if serve_files:

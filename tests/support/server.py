@@ -101,7 +101,9 @@ class WharfServer:
     def client(self, token: str | None = "admin", **kw: Any) -> httpx.Client:
         secret = self.token if token == "admin" else token
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        verify: Any = str(self.ca_bundle) if self.ca_bundle else True
+        import ssl
+
+        verify: Any = ssl.create_default_context(cafile=str(self.ca_bundle)) if self.ca_bundle else True
         return httpx.Client(base_url=self.url, headers=headers, timeout=60, verify=verify, **kw)
 
     def api(self, method: str, path: str, token: str | None = "admin", **kw: Any) -> httpx.Response:

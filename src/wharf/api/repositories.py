@@ -104,6 +104,14 @@ def get_repository(name: str, core: CoreDep, caller: CallerDep) -> RepositoryOut
 @router.patch("/repositories/{name}", response_model=RepositoryOut)
 def update_repository(name: str, body: RepositoryPatch, core: CoreDep, caller: CallerDep) -> RepositoryOut:
     caller.require("admin", name)
+    members = (body.config or {}).get("members")
+    if isinstance(members, list):
+        # a new member's content is served to the group's readers: adding a private repository needs its admin
+        current = core.repos.require(name).config.get("members", [])
+        for member in members:
+            info = core.repos.get(member) if isinstance(member, str) else None
+            if info is not None and info.private and member not in current:
+                caller.require("admin", member)
     return _out(core.repos.update(name, private=body.private, config=body.config, actor=caller.actor,
                                   remote_addr=caller.remote))
 

@@ -167,6 +167,189 @@ def repo_delete(name: str, yes: Annotated[bool, typer.Option("--yes", help="do n
     console.print(f"deleted {name}")
 
 
+@repo_app.command("prefetch", help=(
+    "Warm a (proxy) repository's cache: download the newest matching version of each requirement through it.\n\n"
+    "All files (wheels and sdists) of the newest non-yanked version matching each requirement are downloaded, "
+    "verified and dropped. Dependencies are not resolved: list them too (a pinned requirements file does)."))
+def repo_prefetch(
+    repository: str,
+    packages: Annotated[Optional[list[str]], typer.Argument(help="requirements such as 'requests>=2' (besides -r)")] = None,
+    requirement: Annotated[Optional[list[Path]], typer.Option(
+        "--requirement", "-r", exists=True, dir_okay=False, help="a requirements file (repeatable)")] = None,
+    url: UrlOpt = None, token: TokenOpt = None,
+) -> None:
+    """Warm a (proxy) repository's cache: download the newest matching version of each requirement through it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    lines: list[tuple[str, str]] = [(line, "command line") for line in packages or []]
+    for path in requirement or []:
+        lines.extend(_requirement_lines(path, set()))
+    if not lines:
+        raise typer.BadParameter("nothing to prefetch: give requirements and/or -r requirements.txt")
+    failures: list[str] = []
+    chosen: dict[str, tuple[str, str | None, int | None]] = {}  # url -> (filename, sha256, size)
+    fetched = total = 0
+    with _client(url, token) as c:
+        for line, origin in lines:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement as exc:
+                failures.append(f"{line} ({origin}): not a requirement Wharf can prefetch: {str(exc).splitlines()[0]}")
+                continue
+            if req.url:
+                console.print(f"skipped {line}: a direct URL, not from the repository")
+                continue
+            if req.marker is not None and not req.marker.evaluate():
+                console.print(f"skipped {line}: its markers do not apply here")
+                continue
+            try:
+                for file_url, filename, sha, size in _prefetch_choose(c, repository, req):
+                    chosen.setdefault(file_url, (filename, sha, size))
+            except _PrefetchError as exc:
+                failures.append(f"{req}: {exc}")
+        sizes = [size for _f, _s, size in chosen.values()]
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      console=console) as progress:
+            task = progress.add_task("prefetch", total=sum(sizes) if None not in sizes else None)  # type: ignore[arg-type]
+            for file_url, (filename, sha, _size) in chosen.items():
+                progress.update(task, description=filename)
+                try:
+                    total += _prefetch_download(c, file_url, sha, lambda n: progress.advance(task, n))
+                    fetched += 1
+                except _PrefetchError as exc:
+                    failures.append(f"{filename}: {exc}")
+            progress.update(task, description="prefetch")
+    console.print(f"fetched {fetched} file{'s' if fetched != 1 else ''}, {total} bytes through {repository}")
+    if failures:
+        console.print(f"[red]{len(failures)} failed:[/red]")
+        for item in failures:
+            console.print(f"  {item}", markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+class _PrefetchError(Exception):
+    pass
+
+
+def _requirement_lines(path: Path, seen: set[Path]) -> list[tuple[str, str]]:
+    """Requirement strings of a pip requirements file: comments, blank lines and options are left out (nested
+    ``-r`` files are read), line continuations are joined, per-requirement options (``--hash``) are dropped."""
+    import re
+
+    path = path.resolve()
+    if path in seen:
+        return []
+    seen.add(path)
+    out: list[tuple[str, str]] = []
+    joined: list[tuple[int, str]] = []
+    buf, start = "", 0
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not buf:
+            start = number
+        if raw.endswith("\\"):
+            buf += raw[:-1] + " "
+            continue
+        joined.append((start, buf + raw))
+        buf = ""
+    if buf:
+        joined.append((start, buf))
+    for number, line in joined:
+        line = re.sub(r"(^|\s+)#.*$", "", line).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            m = re.match(r"^(-r|--requirement)(?:\s+|=)(\S+)", line)
+            if m:
+                out.extend(_requirement_lines(path.parent / m.group(2), seen))
+            continue  # other options (-c, -e, --index-url, ...) name no package to fetch
+        out.append((re.split(r"\s+--?[A-Za-z]", line, maxsplit=1)[0].strip(), f"{path.name}:{number}"))
+    return out
+
+
+def _prefetch_choose(c: httpx.Client, repository: str, req: Any) -> list[tuple[str, str, str | None, int | None]]:
+    """(absolute URL, filename, sha256, size) of each file of the newest version of ``req`` the repository offers."""
+    from urllib.parse import urljoin
+
+    from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonicalize_name, parse_sdist_filename,
+                                 parse_wheel_filename)
+    from packaging.version import Version
+
+    name = canonicalize_name(req.name)
+    try:
+        resp = c.get(f"/{repository}/simple/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                     follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise _PrefetchError(f"could not read its index page: {type(exc).__name__}: {exc}")
+    if resp.status_code >= 400:
+        raise _PrefetchError(_error_text(resp))
+    try:
+        files = resp.json()["files"]
+    except (ValueError, KeyError, TypeError):
+        raise _PrefetchError("the index page is not PEP 691 JSON")
+    by_version: dict[Version, list[dict[str, Any]]] = {}
+    for f in files:
+        filename = f.get("filename", "")
+        try:
+            version = (parse_wheel_filename(filename)[1] if filename.endswith(".whl")
+                       else parse_sdist_filename(filename)[1])
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            continue  # eggs, installers, ...: pip does not install them from an index either
+        by_version.setdefault(version, []).append(f)
+    live = {v: [f for f in fs if not f.get("yanked")] for v, fs in by_version.items()}
+    matching = list(req.specifier.filter([v for v, fs in live.items() if fs]))
+    if matching:
+        picked = live[max(matching)]
+    else:
+        # PEP 592: an exact pin may select a yanked release (pip installs it, with a warning)
+        exact = any(s.operator in ("==", "===") and "*" not in s.version for s in req.specifier)
+        pinned = list(req.specifier.filter(list(by_version), prereleases=True)) if exact else []
+        if not pinned:
+            offered = ", ".join(str(v) for v in sorted(live) if live[v]) or "none"
+            raise _PrefetchError(f"no version matches '{req.specifier or 'any'}' (versions offered: {offered})")
+        picked = by_version[max(pinned)]
+    page_url = str(resp.url)
+    out = []
+    for f in picked:
+        size = f.get("size")
+        out.append((urljoin(page_url, f["url"]).split("#", 1)[0], f["filename"], (f.get("hashes") or {}).get("sha256"),
+                    size if isinstance(size, int) else None))
+    return out
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        message = resp.json().get("error") or resp.text
+    except ValueError:
+        message = resp.text
+    return f"{resp.status_code} {message}".strip()
+
+
+def _prefetch_download(c: httpx.Client, file_url: str, sha: str | None, advance: Any) -> int:
+    """Download one file through the repository (the bytes are verified, then dropped); returns its size."""
+    request = c.build_request("GET", file_url)
+    if (request.url.scheme, request.url.host, request.url.port) != (c.base_url.scheme, c.base_url.host, c.base_url.port):
+        request.headers.pop("Authorization", None)  # the token is for this server only
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        resp = c.send(request, stream=True, follow_redirects=True)
+        try:
+            if resp.status_code >= 400:
+                resp.read()
+                raise _PrefetchError(_error_text(resp))
+            for chunk in resp.iter_bytes():
+                digest.update(chunk)
+                size += len(chunk)
+                advance(len(chunk))
+        finally:
+            resp.close()
+    except httpx.HTTPError as exc:
+        raise _PrefetchError(f"download failed: {type(exc).__name__}: {exc}")
+    if sha and digest.hexdigest() != sha.lower():
+        raise _PrefetchError(f"sha256 {digest.hexdigest()} differs from the index's {sha}")
+    return size
+
+
 # -- tokens ------------------------------------------------------------------------------------------------------
 @token_app.command("create")
 def token_create(

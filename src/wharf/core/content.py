@@ -178,6 +178,11 @@ class ContentService:
             rows = self._select_live(s, repo.id, keys=keys, name=name, version=version)
             if not rows:
                 raise NotFound(f"no files of {name} {version or ''} in repository '{repo.name}'".replace("  ", " "))
+            # only files whose state changes; none left -> no new version, no audit entry
+            rows = [(row, art) for row, art in rows
+                    if row.yanked != yanked or (yanked and row.yanked_reason != reason)]
+            if not rows:
+                return []
             v = self._lock_and_bump(s, repo.id, actor, ("yank " if yanked else "unyank ") + name)
             for row, _art in rows:
                 row.version_removed = v

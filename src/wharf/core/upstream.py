@@ -8,6 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -48,8 +49,16 @@ def parse_upstream_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     url = raw.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidInput("a proxy repository needs an upstream URL (http:// or https://)")
-    out: dict[str, Any] = {"url": url.rstrip("/") + "/"}
     auth = raw.get("auth")
+    parts = urlsplit(url)
+    if "@" in parts.netloc:  # https://user:secret@host/...: keep the secret out of the URL (it is shown and logged)
+        if auth is not None:
+            raise InvalidInput("give upstream credentials either in the URL or as auth, not both")
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        auth = {"type": "basic", "username": unquote(user), "password": unquote(password)}
+        url = urlunsplit(parts._replace(netloc=hostport))
+    out: dict[str, Any] = {"url": url.rstrip("/") + "/"}
     if auth is not None:
         if not isinstance(auth, dict) or auth.get("type") not in ("basic", "bearer"):
             raise InvalidInput("upstream auth must be {'type': 'basic', 'username', 'password'} or {'type': 'bearer', 'token'}")

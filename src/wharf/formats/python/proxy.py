@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import httpx
+from packaging.utils import InvalidName, canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send, send_file
+from ...asgi import HTTPError, Receive, Scope, Send, send_file, send_redirect
 from ...core.content import NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RepoInfo, RequestContext
@@ -39,7 +40,12 @@ class PythonProxy:
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         """Routes of a proxy repository that differ from a hosted one (the caller checked read access)."""
         if subpath.startswith("simple/") and subpath != "simple/":
-            name = subpath[7:].rstrip("/")
+            name, slash, tail = subpath[7:].partition("/")
+            canonical = _canonical(name)
+            if tail or canonical is None:
+                raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
+            if canonical != name or not slash:  # like hosted repositories: one URL per project (and cache entry)
+                return await send_redirect(send, f"/{ctx.repo.name}/simple/{canonical}/")
             page = await self.ensure_page(ctx.repo, name)
             if page is None:
                 raise HTTPError(404, f"project '{name}' not found in repository '{ctx.repo.name}' "
@@ -54,6 +60,10 @@ class PythonProxy:
     async def ensure_page(self, repo: RepoInfo, name: str, *, allow_stale: bool = False) -> Page | None:
         """The project page, fetched or re-validated upstream when missing or older than the TTL.
         None when the upstream does not have the project. Upstream failures serve the stale page if there is one."""
+        canonical = _canonical(name)
+        if canonical is None:
+            return None  # never ask the upstream for something that is not a project name (e.g. a path)
+        name = canonical
         key = project_key(name)
         page = self.core.pages.read(repo.name, key)
         now = time.time()
@@ -255,6 +265,13 @@ class PythonProxy:
                 if path is not None:
                     self.core.pages.link_file(repo.name, sha, filename, path)
         await self.serve_file(repo, sha, filename, scope, send)
+
+
+def _canonical(name: str) -> str | None:
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        return None
 
 
 def _try_parse(path: str, filename: str) -> "parse.PythonArtifact | None":

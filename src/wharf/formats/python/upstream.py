@@ -6,7 +6,7 @@ import json
 from html import unescape
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 __all__ = ["parse_upstream_page", "ACCEPT", "UnreadablePage"]
 
@@ -30,14 +30,27 @@ class _Links(HTMLParser):
 def _metadata(value: Any) -> Any:
     """core-metadata in any of its spellings -> {"sha256": ...} | True | False."""
     if isinstance(value, dict):
-        return {"sha256": value["sha256"]} if value.get("sha256") else True
+        return {"sha256": value["sha256"].lower()} if _good_sha(value.get("sha256")) else True
     if value is True:
         return True
     if isinstance(value, str) and value:
-        if value.startswith("sha256="):
-            return {"sha256": value[7:]}
+        if value.startswith("sha256=") and _good_sha(value[7:]):
+            return {"sha256": value[7:].lower()}
         return True
     return False
+
+
+def _good_sha(sha: Any) -> bool:
+    """A sha256 in hex: Wharf addresses files (and blob paths) by it, so nothing else is accepted."""
+    return isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdefABCDEF" for c in sha)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _good_filename(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
 
 
 def parse_upstream_page(body: bytes, content_type: str, page_url: str) -> tuple[list[dict[str, Any]], list[str] | None]:
@@ -52,17 +65,24 @@ def parse_upstream_page(body: bytes, content_type: str, page_url: str) -> tuple[
             versions = doc.get("versions")
         except (ValueError, KeyError, TypeError) as exc:
             raise UnreadablePage(f"not a PEP 691 JSON page ({exc})")
+        if not isinstance(files, list):
+            raise UnreadablePage("not a PEP 691 JSON page ('files' is not a list)")
+        if versions is not None and not (isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
+            raise UnreadablePage("not a PEP 691 JSON page ('versions' is not a list of strings)")
         for f in files:
-            if not isinstance(f, dict) or "filename" not in f or "url" not in f:
+            if not isinstance(f, dict) or not isinstance(f.get("filename"), str) or not isinstance(f.get("url"), str):
                 raise UnreadablePage("a file entry lacks filename or url")
-            sha = (f.get("hashes") or {}).get("sha256")
-            if not sha:
+            hashes = f.get("hashes")
+            sha = hashes.get("sha256") if isinstance(hashes, dict) else None
+            if not _good_sha(sha) or not _good_filename(f["filename"]):
                 continue
             entries.append({
                 "filename": f["filename"], "upstream": urljoin(page_url, f["url"]), "sha256": sha.lower(),
-                "requires-python": f.get("requires-python"), "yanked": f.get("yanked") or False,
+                "requires-python": _str_or_none(f.get("requires-python")),
+                "yanked": f["yanked"] if isinstance(f.get("yanked"), (str, bool)) and f["yanked"] else False,
                 "core-metadata": _metadata(f.get("core-metadata", f.get("dist-info-metadata"))),
-                "size": f.get("size"), "upload-time": f.get("upload-time"),
+                "size": f["size"] if isinstance(f.get("size"), int) and not isinstance(f["size"], bool) else None,
+                "upload-time": _str_or_none(f.get("upload-time")),
             })
         return entries, versions
     if "html" not in content_type:
@@ -79,8 +99,8 @@ def parse_upstream_page(body: bytes, content_type: str, page_url: str) -> tuple[
         url = urljoin(page_url, href)
         frag = urlsplit(url).fragment
         sha = frag[7:] if frag.startswith("sha256=") else None
-        filename = urlsplit(url).path.rsplit("/", 1)[-1]
-        if not sha or not filename:
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        if not _good_sha(sha) or not _good_filename(filename):
             continue
         yanked = a.get("data-yanked")
         entries.append({
