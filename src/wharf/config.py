@@ -50,6 +50,7 @@ _ENV = {
     "tls_key": ("WHARF_TLS_KEY", Path),
     "log_level": ("WHARF_LOG_LEVEL", str),
     "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
+    "token_cache_ttl": ("WHARF_TOKEN_CACHE_TTL", float),
 }
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 

@@ -636,10 +636,18 @@ def test_a_group_admin_cannot_pull_in_a_repository_it_cannot_read(server, world)
     h = {"Authorization": f"Bearer {group_admin}"}
     r = world.http.patch(f"/api/v1/repositories/{group}", json={"config": {"members": [pub, world.other]}}, headers=h)
     assert r.status_code == 200, r.text
-    # an admin of the private repository too may add it (and then the group's readers see it: that is the point)
-    r = world.http.patch(f"/api/v1/repositories/{group}", json=patch, headers={"Authorization": f"Bearer {both_admin}"})
+    # even an admin of both may not put a private repository into a public group (anyone could read it there)
+    hb = {"Authorization": f"Bearer {both_admin}"}
+    r = world.http.patch(f"/api/v1/repositories/{group}", json=patch, headers=hb)
+    assert r.status_code == 400 and "private" in r.json()["error"], r.text
+    # a private group may hold it: its readers need a token, and they see the member through it
+    r = world.http.patch(f"/api/v1/repositories/{group}", json={"private": True, **patch}, headers=hb)
     assert r.status_code == 200, r.text
-    assert world.http.get(f"/{group}/simple/private-only/").status_code == 200
+    assert world.http.get(f"/{group}/simple/private-only/").status_code == 401
+    assert world.http.get(f"/{group}/simple/private-only/", headers=hb).status_code == 200
+    # and while it is a member, the group cannot go public again
+    r = world.http.patch(f"/api/v1/repositories/{group}", json={"private": False}, headers=hb)
+    assert r.status_code == 400, r.text
     # once it is a member, the group's admin may keep it while reordering
     r = world.http.patch(f"/api/v1/repositories/{group}", json={"config": {"members": [priv, pub]}}, headers=h)
     assert r.status_code == 200, r.text

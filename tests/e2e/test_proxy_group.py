@@ -193,3 +193,34 @@ def test_group_and_proxy_settings_are_validated(server):
     assert r.status_code == 409 and g in r.json()["error"]
     r = server.api("PATCH", f"/api/v1/repositories/{g}", json={"config": {"members": [member, g]}})
     assert r.status_code == 400
+
+
+def test_private_members_and_upstream_changes_are_guarded(server, upstream, up_repo):
+    member, group, proxy = unique("m"), unique("g"), unique("p")
+    server.create_repo(member)
+    _create(server, group, "group", members=[member])
+    # a member of a public group cannot turn private (the group would keep serving it to anyone)
+    r = server.api("PATCH", f"/api/v1/repositories/{member}", json={"private": True})
+    assert r.status_code == 409 and group in r.json()["error"]
+    # changing where a proxy fetches from needs server admin, not just admin of the repository
+    _create(server, proxy, "proxy", upstream={"url": f"{upstream.url}/{up_repo}/simple/"})
+    repo_admin = server.create_token("proxy-admin", {proxy: "admin"})
+    r = server.api("PATCH", f"/api/v1/repositories/{proxy}", token=repo_admin,
+                   json={"config": {"upstream": {"url": "http://127.0.0.1:9/internal/"}}})
+    assert r.status_code == 403
+    r = server.api("PATCH", f"/api/v1/repositories/{proxy}", token=repo_admin, json={"config": {"description": "ok"}})
+    assert r.status_code == 200, r.text
+
+
+def test_short_lived_token_cannot_mint_a_longer_lived_one(server):
+    from datetime import datetime, timezone
+    repo = unique("r")
+    server.create_repo(repo)
+    parent = server.create_token("parent", {repo: "admin"}, expires_in_days=1)
+    r = server.api("POST", "/api/v1/tokens", token=parent,
+                   json={"name": "child", "scopes": [{"repository": repo, "actions": ["read"]}]})
+    assert r.status_code == 201, r.text
+    child_exp = datetime.fromisoformat(r.json()["expires_at"].replace("Z", "+00:00"))
+    if child_exp.tzinfo is None:
+        child_exp = child_exp.replace(tzinfo=timezone.utc)
+    assert (child_exp - datetime.now(timezone.utc)).total_seconds() < 86400 + 60

@@ -5,9 +5,17 @@ Uploads are sent with ``requests`` (twine refuses to send malformed data), on SQ
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
+import json
+import os
+import random
 import re
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,15 +25,11 @@ import requests
 
 from tests.conftest import unique
 from tests.support import artifacts
-from tests.support.artifacts import Case, upload_form
+from tests.support.artifacts import upload_form
+from tests.support.server import WHARF_BIN
 
 # Reasons the route reports that differ from the corpus' (the route answers before the form is checked).
 _ROUTE_REASON = {"form-action-submit": "gone"}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
-    return artifacts.malformed_uploads(tmp_path_factory.mktemp("malformed"))
 
 
 @pytest.fixture(scope="module")
@@ -123,19 +127,15 @@ def multipart_body(fields: dict[str, str], file: tuple[str, str, bytes] | None) 
 # -- the malformed corpus ---------------------------------------------------------------------------------------
 
 
-def _case_ids() -> list[str]:
-    import tempfile
-    with tempfile.TemporaryDirectory() as d:
-        return [c.id for c in artifacts.malformed_uploads(Path(d))]
+# built once at import (the ids parametrize the test); removed when the interpreter exits
+_CORPUS_DIR = tempfile.TemporaryDirectory(prefix="wharf-malformed-")
+CORPUS = {case.id: case for case in artifacts.malformed_uploads(Path(_CORPUS_DIR.name))}
 
 
-CASE_IDS = _case_ids()
-
-
-@pytest.mark.parametrize("case_id", CASE_IDS)
-def test_malformed_upload_is_refused(server, corpus, guarded, case_id):
+@pytest.mark.parametrize("case_id", list(CORPUS))
+def test_malformed_upload_is_refused(server, guarded, case_id):
     repo, guard = guarded
-    case = next(c for c in corpus if c.id == case_id)
+    case = CORPUS[case_id]
     reason = _ROUTE_REASON.get(case.id, case.expected_reason)
     seen = metric(server, reason)
     resp = post(server, repo, data=case.form(), files={"content": (case.filename, case.path.read_bytes())})
@@ -205,16 +205,13 @@ def test_invalid_filenames(server, guarded, good_wheel, filename, mentions):
 @pytest.mark.parametrize("payload", [b"just some text\n", b"PK\x03\x04" + b"\0" * 100, b"\x1f\x8b" + b"\xff" * 64,
                                      b"<html>not a wheel</html>"], ids=["text", "zip-magic", "gzip-magic", "html"])
 @pytest.mark.parametrize("filename", ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"])
-def test_not_an_archive(server, guarded, payload, filename):
+def test_not_an_archive(server, guarded, payload, filename, tmp_path):
     repo, guard = guarded
-    path = guard.server.data.parent / f"noarchive-{uuid.uuid4().hex}"
+    path = tmp_path / "payload"
     path.write_bytes(payload)
-    try:
-        data = upload_form(path, filename, "demo", "1.0")
-        error = assert_refused(post(server, repo, data=data, files={"content": (filename, payload)}), 400, filename)
-        assert "archive" in error.lower() or "zip" in error.lower() or "tar" in error.lower() or "gzip" in error.lower(), error
-    finally:
-        path.unlink()
+    data = upload_form(path, filename, "demo", "1.0")
+    error = assert_refused(post(server, repo, data=data, files={"content": (filename, payload)}), 400, filename)
+    assert any(word in error.lower() for word in ("archive", "zip", "tar", "gzip")), error
     guard.check()
 
 
@@ -306,7 +303,6 @@ def small_repo(server: Any) -> Iterator[tuple[str, Guard]]:
 
 @pytest.fixture(scope="module")
 def big_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import random
     return artifacts.make_wheel(tmp_path_factory.mktemp("big"), "big", "1.0",
                                 extra_files={"big/blob.bin": random.Random(7).randbytes(200_000)})
 
@@ -347,7 +343,6 @@ def test_declared_length_far_over_the_limit_is_refused_before_the_body(server, s
     repo, guard = small_repo
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        import base64
         auth = base64.b64encode(f"__token__:{server.token}".encode()).decode()
         conn.putrequest("POST", f"/{repo}/legacy/")
         conn.putheader("Authorization", f"Basic {auth}")
@@ -356,7 +351,6 @@ def test_declared_length_far_over_the_limit_is_refused_before_the_body(server, s
         conn.endheaders()
         conn.send(b"--b\r\n")  # and then nothing more
         resp = conn.getresponse()
-        import json
         body = json.loads(resp.read())
         assert resp.status == 413, body
         _mentions_limit(body["error"])
@@ -372,6 +366,26 @@ def test_small_enough_upload_passes_the_limit(server, small_repo, tmp_path):
     data, files = upload_form(wheel, wheel.name, "big", "1.0"), {"content": (wheel.name, wheel.read_bytes())}
     assert post(server, repo, data=data, files=files).status_code == 200
     assert repo_files(server, repo) == 1
+
+
+def test_client_disconnecting_mid_upload_leaves_nothing(server, guarded, big_wheel):
+    """A client that goes away half-way through the body: the partial file is discarded, nothing is recorded."""
+    repo, guard = guarded
+    guard.project = "big"
+    body, ctype = multipart_body(upload_form(big_wheel, big_wheel.name, "big", "1.0"),
+                                 ("content", big_wheel.name, big_wheel.read_bytes()))
+    auth = base64.b64encode(f"__token__:{server.token}".encode()).decode()
+    head = (f"POST /{repo}/legacy/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Basic {auth}\r\n"
+            f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head + body[: len(body) // 2])
+        deadline = time.monotonic() + 10
+        while not temp_files(server.data) and time.monotonic() < deadline:  # the server is writing the partial file
+            time.sleep(0.02)
+    deadline = time.monotonic() + 10
+    while temp_files(server.data) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    guard.check()
 
 
 # -- afterwards ---------------------------------------------------------------------------------------------------
@@ -396,12 +410,11 @@ def test_server_still_serves_and_a_valid_upload_succeeds(server, good_wheel, tmp
         blob = requests.get(requests.compat.urljoin(f"{server.url}/{repo}/simple/demo/", f["url"]), timeout=10)
         assert hashlib.sha256(blob.content).hexdigest() == f["hashes"]["sha256"]
     # every blob on disk belongs to an upload that succeeded somewhere in this module: none is orphaned
-    import subprocess
-    from tests.support.server import WHARF_BIN
     args = [WHARF_BIN, "check", "--json", "--data", str(server.data)]
     if server.database_url:
         args += ["--database-url", server.database_url]
-    res = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    import json
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
+    res = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
     report = json.loads(res.stdout)
     assert report["orphan_blobs"] == [] and report["missing_blobs"] == [] and report["temp_files"] == 0, report
+

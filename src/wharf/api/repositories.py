@@ -104,6 +104,9 @@ def get_repository(name: str, core: CoreDep, caller: CallerDep) -> RepositoryOut
 @router.patch("/repositories/{name}", response_model=RepositoryOut)
 def update_repository(name: str, body: RepositoryPatch, core: CoreDep, caller: CallerDep) -> RepositoryOut:
     caller.require("admin", name)
+    if body.config and "upstream" in body.config:
+        # where the server fetches from is a server-wide decision (it could be pointed at internal addresses)
+        caller.require("admin", None)
     members = (body.config or {}).get("members")
     if isinstance(members, list):
         # a new member's content is served to the group's readers: adding a private repository needs its admin

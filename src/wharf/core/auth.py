@@ -130,6 +130,11 @@ class TokenService:
     def create(self, *, name: str, scopes: list[dict[str, Any]], expires_at: datetime | None, creator: Principal | None,
                secret: str | None = None) -> tuple[Token, str]:
         scopes = validate_scopes(scopes)
+        if creator is not None and creator.expires_at is not None:
+            # a short-lived token cannot mint one that outlives it
+            cap = datetime.fromtimestamp(creator.expires_at, timezone.utc)
+            if expires_at is None or expires_at > cap:
+                expires_at = cap
         if creator is not None:
             for scope in scopes:
                 repo = scope["repository"]

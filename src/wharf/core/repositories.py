@@ -68,7 +68,7 @@ class RepositoryService:
             return [_info(r) for r in s.scalars(select(Repository).order_by(Repository.name))]
 
     # -- changes ----------------------------------------------------------------------------------------------
-    def _check_settings(self, fmt: str, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    def _check_settings(self, fmt: str, kind: str, config: Mapping[str, Any], private: bool = False) -> dict[str, Any]:
         plugin = self._plugins.get(fmt)
         if plugin is None:
             raise InvalidInput(f"unknown format {fmt!r}; available: {', '.join(sorted(self._plugins))}", reason="invalid-format")
@@ -91,7 +91,7 @@ class RepositoryService:
         elif "upstream" in config:
             raise InvalidInput("only proxy repositories have an upstream")
         if kind == "group":
-            common.update(self._check_group(fmt, config))
+            common.update(self._check_group(fmt, config, private=private))
             for key in _GROUP_SETTINGS:
                 config.pop(key, None)
         elif any(k in config for k in _GROUP_SETTINGS):
@@ -108,7 +108,8 @@ class RepositoryService:
                 rest[key] = value
         return {**common, **plugin.validate_config(kind, rest)}
 
-    def _check_group(self, fmt: str, config: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+    def _check_group(self, fmt: str, config: Mapping[str, Any], name: str | None = None, *,
+                     private: bool = False) -> dict[str, Any]:
         members = config.get("members")
         if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
             raise InvalidInput("a group repository needs 'members': an ordered list of repository names")
@@ -120,6 +121,9 @@ class RepositoryService:
                 raise InvalidInput(f"group member {m!r} does not exist")
             if info.format != fmt:
                 raise InvalidInput(f"group member {m!r} is a {info.format} repository, not {fmt}")
+            if info.private and not private:
+                raise InvalidInput(f"group member {m!r} is private: a public group would serve it to anyone; "
+                                   "make the group private too")
             if name is not None and (m == name or name in [r.name for r in self.flatten(info)]):
                 raise InvalidInput(f"group member {m!r} would make a cycle")
         default = config.get("default_member")
@@ -156,7 +160,7 @@ class RepositoryService:
     def create(self, *, name: str, format: str, kind: str = "hosted", private: bool = False,
                config: Mapping[str, Any] | None = None, actor: str, remote_addr: str | None = None) -> RepoInfo:
         validate_repository_name(name)
-        settings = self._check_settings(format, kind, config or {})
+        settings = self._check_settings(format, kind, config or {}, private=bool(private))
         try:
             with self._sessions.begin() as s:
                 repo = Repository(name=name, format=format, kind=kind, private=bool(private), config=settings, version=0)
@@ -175,11 +179,19 @@ class RepositoryService:
                remote_addr: str | None = None) -> RepoInfo:
         current = self.require(name)
         settings = None
-        if config is not None:  # validated before the write transaction (validation reads other repositories)
-            merged = {**current.config, **config}
+        will_be_private = current.private if private is None else bool(private)
+        if config is not None or (current.kind == "group" and not will_be_private):
+            # validated before the write transaction (validation reads other repositories)
+            merged = {**current.config, **(config or {})}
             if current.kind == "group":
-                self._check_group(current.format, merged, name)
-            settings = self._check_settings(current.format, current.kind, merged)
+                self._check_group(current.format, merged, name, private=will_be_private)
+            settings = self._check_settings(current.format, current.kind, merged, private=will_be_private)
+        if will_be_private and not current.private:
+            public_groups = [g.name for g in self.list() if g.kind == "group" and not g.private
+                             and name in g.config.get("members", [])]
+            if public_groups:
+                raise Conflict(f"repository {name!r} is a member of public group(s) {', '.join(public_groups)}, which "
+                               "would keep serving it to anyone; make those groups private first")
         with self._sessions.begin() as s:
             repo = s.scalar(select(Repository).where(Repository.name == name))
             if repo is None:
