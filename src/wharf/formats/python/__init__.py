@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from packaging.utils import canonicalize_name
@@ -18,6 +19,18 @@ __all__ = ["PythonFormat"]
 class PythonFormat:
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
+
+    def __init__(self) -> None:
+        # the routes hold per-process state (proxy upstream clients, single-flight); one set per Core
+        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _routes_for(self, core: "Core") -> Any:
+        routes = self._routes.get(core)
+        if routes is None:
+            from .routes import PythonRoutes
+
+            routes = self._routes[core] = PythonRoutes(core)
+        return routes
 
     def normalize_name(self, name: str) -> str:
         return canonicalize_name(name)
@@ -44,25 +57,14 @@ class PythonFormat:
         return {}
 
     def handler(self, core: "Core") -> RepoHandler:
-        return core_routes(core)
+        return self._routes_for(core)
 
     async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
         """Which member each version of ``name`` would come from through a group, and what was hidden and why."""
-        routes = core_routes(core)
-        return await routes.group.explain(group, name)
+        return await self._routes_for(core).group.explain(group, name)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish
 
         publish(core, repo, names)
 
-
-def core_routes(core: "Core") -> Any:
-    """One PythonRoutes per Core (it holds the proxy's and group's per-process state)."""
-    routes = getattr(core, "_python_routes", None)
-    if routes is None:
-        from .routes import PythonRoutes
-
-        routes = PythonRoutes(core)
-        core._python_routes = routes  # type: ignore[attr-defined]
-    return routes
