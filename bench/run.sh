@@ -45,7 +45,7 @@ if [ "$QUICK" = 1 ]; then
   N=200; M=3
   RUN_ARGS=(--rounds 1 --duration 2 --sample-pages 30 --large-count 5 --pip-projects 20 --pip-rounds 1
             --upload-count 50 --upload-rounds 1 --settle-timeout 20)
-  SCALE_ARGS=(--small 200 --large 2000 --versions 200 --samples 10 --fixed-pages 200 --duration 2 --grow-timeout 120)
+  SCALE_ARGS=(--small 200 --large 2000 --versions 200 --samples 10 --fixed-pages 200 --duration 2 --rounds 1 --grow-timeout 120)
 else
   MODE=full
   N=2000; M=5

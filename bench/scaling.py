@@ -101,12 +101,14 @@ class Grower:
         for t in ths:
             t.start()
         last = time.perf_counter()
+        progress = []  # (seconds, uploaded): the upload rate as the catalog grows
         while any(t.is_alive() for t in ths):
             for t in ths:
                 t.join(timeout=1.0)
             now = time.perf_counter()
             if now - last >= 15:
                 last = now
+                progress.append((round(now - t0, 1), idx["ok"]))
                 rate = idx["ok"] / (now - t0)
                 left = len(items) - idx["next"]
                 eta = left / rate if rate else float("inf")
@@ -121,7 +123,9 @@ class Grower:
                 "seconds": round(dt, 2), "uploads_per_s": round(idx["ok"] / dt, 1) if dt else None,
                 "p50_ms": round(statistics.median(lat) * 1000, 2) if lat else None,
                 "p99_ms": round(lat[int(0.99 * (len(lat) - 1))] * 1000, 2) if lat else None,
-                "timed_out": idx["next"] < len(items), "errors": errors}
+                "timed_out": idx["next"] < len(items), "errors": errors, "progress": progress,
+                "last_interval_uploads_per_s": round((progress[-1][1] - progress[-2][1]) / (progress[-1][0] - progress[-2][0]), 1)
+                if len(progress) >= 2 else None}
 
 
 def load(loadgen, base, paths, conc, duration, accept, seed=1) -> dict:
@@ -133,6 +137,16 @@ def load(loadgen, base, paths, conc, duration, accept, seed=1) -> dict:
     out["concurrency"] = conc
     if bad:
         log(f"WARNING: {bad} non-2xx responses during the load run ({paths[0]} ...)")
+    return out
+
+
+def load_rounds(loadgen, base, paths, conc, duration, accept, rounds) -> dict:
+    """`rounds` bounded runs; p50/p90/p99/rps are the medians over rounds (robust to a noisy neighbour)."""
+    runs = [load(loadgen, base, paths, conc, duration, accept, seed=1 + i) for i in range(max(1, rounds))]
+    out = {k: round(statistics.median(r[k] for r in runs), 3) for k in ("p50_ms", "p90_ms", "p99_ms", "rps")}
+    out.update({"concurrency": conc, "rounds": len(runs), "requests": sum(r["requests"] for r in runs),
+                "status_4xx_5xx": sum(r["status_4xx_5xx"] for r in runs), "engine": runs[0]["engine"],
+                "p50_ms_rounds": [r["p50_ms"] for r in runs], "loadavg": os.getloadavg()})
     return out
 
 
@@ -155,7 +169,7 @@ def measure_catalog(loadgen, base, repo, n_projects, fixed, args, pid) -> dict:
     warm = loadgen.fetch_all(base, fixed_paths, 8, HTML, timeout=120)
     res = {"projects": n_projects, "page_ok": ok, "page_kb": chk["kb"], "warmup_s": warm["duration_s"],
            "warmup_errors": warm["errors"]}
-    res["fixed_c1"] = load(loadgen, base, fixed_paths, 1, args.duration, HTML)
+    res["fixed_c1"] = load_rounds(loadgen, base, fixed_paths, 1, args.duration, HTML, args.rounds)
     res["fixed_c16"] = load(loadgen, base, fixed_paths, 16, args.duration, HTML)
     rng = random.Random(n_projects)
     uni = [f"{simple}{pname(rng.randrange(n_projects))}/" for _ in range(min(5000, n_projects))]
@@ -185,6 +199,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=8, help="upload threads while growing")
     ap.add_argument("--grow-timeout", type=float, default=600, help="bound for growing small -> large (s)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    ap.add_argument("--rounds", type=int, default=3, help="c=1 latency runs per measurement (median reported)")
     ap.add_argument("--json", help="output JSON (default bench/results/scaling-<time>.json)")
     a = ap.parse_args(argv)
     _, loadgen, _ = wb.import_shared()
@@ -265,7 +280,7 @@ def main(argv=None) -> int:
         mv = {"versions_uploaded": g3["uploaded"], "page_status": chk["status"], "page_kb": chk["kb"],
               "page_links": chk["links"], "first_get_ms": chk["ms"], "json_status": chk_json["status"],
               "json_content_type": chk_json["content_type"], "json_kb": chk_json["kb"]}
-        mv["html_c1"] = load(loadgen, base, [mpath], 1, a.duration, HTML)
+        mv["html_c1"] = load_rounds(loadgen, base, [mpath], 1, a.duration, HTML, a.rounds)
         if chk_json["status"] == 200 and (chk_json["content_type"] or "").startswith(JSON):
             mv["json_c1"] = load(loadgen, base, [mpath], 1, a.duration, JSON)
         res["many_versions"] = mv
@@ -379,7 +394,10 @@ def render(res: dict) -> str:
         g = res.get(k)
         if g:
             extra.append(f"{lab}: {g['uploaded']}/{g['requested']} uploads in {g['seconds']}s = {g['uploads_per_s']}/s "
-                         f"(p50 {g['p50_ms']} ms, {g['failed']} failed, {g['retries']} retries)")
+                         f"(p50 {g['p50_ms']} ms, {g['failed']} failed, {g['retries']} retries"
+                         + (f"; last 15 s: {g['last_interval_uploads_per_s']}/s" if g.get("last_interval_uploads_per_s") else "")
+                         + (f"; server CPU {g['server_cpu_ms_per_upload']} ms/upload" if g.get("server_cpu_ms_per_upload") else "")
+                         + ")")
     for k in ("at_small", "at_large"):
         m = res.get(k)
         if m:

@@ -9,7 +9,6 @@ import base64
 import concurrent.futures
 import json
 import time
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx

@@ -224,3 +224,14 @@ def test_short_lived_token_cannot_mint_a_longer_lived_one(server):
     if child_exp.tzinfo is None:
         child_exp = child_exp.replace(tzinfo=timezone.utc)
     assert (child_exp - datetime.now(timezone.utc)).total_seconds() < 86400 + 60
+
+
+def test_group_redirects_to_normalized_names(server, upstream, up_repo, tmp_path):
+    _publish(upstream, up_repo, [_wheel(tmp_path / "u", "Foo_Bar", "1.0")], tmp_path)
+    proxy, group = unique("p"), unique("g")
+    _create(server, proxy, "proxy", upstream={"url": f"{upstream.url}/{up_repo}/simple/"})
+    _create(server, group, "group", members=[proxy])
+    r = httpx.get(f"{server.url}/{group}/simple/Foo_Bar/")
+    assert r.status_code == 301 and r.headers["location"] == f"/{group}/simple/foo-bar/"
+    assert httpx.get(f"{server.url}/{group}/simple/foo-bar/").status_code == 200
+    assert httpx.get(f"{server.url}/{group}/simple/../x/").status_code == 404

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send
+from ...asgi import HTTPError, Receive, Scope, Send, send_redirect
 from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import project_key, render_entries
+from .index import canonical_or_none, project_key, render_entries
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -35,7 +35,12 @@ class PythonGroup:
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         if subpath.startswith("simple/") and subpath != "simple/":
-            name = subpath[7:].rstrip("/")
+            name, slash, tail = subpath[7:].partition("/")
+            canonical = canonical_or_none(name)
+            if tail or canonical is None:
+                raise HTTPError(404, f"not found in group repository '{ctx.repo.name}': /{subpath}")
+            if canonical != name or not slash:  # one URL (and one cached page) per project
+                return await send_redirect(send, f"/{ctx.repo.name}/simple/{canonical}/")
             page, _plan = await self.merged(ctx.repo, name)
             if page is None:
                 raise HTTPError(404, f"project '{name}' not found in group '{ctx.repo.name}'")

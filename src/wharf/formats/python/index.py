@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from html import escape
 from typing import TYPE_CHECKING, Any, Collection, Iterable
 
+from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ...core.content import LiveFile
@@ -15,11 +16,19 @@ from ...core.interfaces import RepoInfo
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
-__all__ = ["publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
+__all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
            "project_key", "version_key"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
+
+
+def canonical_or_none(name: str) -> str | None:
+    """The PEP 503 name, or None when ``name`` is not a valid project name."""
+    try:
+        return canonicalize_name(name, validate=True)
+    except InvalidName:
+        return None
 
 
 def project_key(name: str) -> str:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import httpx
-from packaging.utils import InvalidName, canonicalize_name
 
 from ...asgi import HTTPError, Receive, Scope, Send, send_file, send_redirect
 from ...core.content import NewArtifact
@@ -17,7 +16,7 @@ from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import ROOT_KEY, project_key, render_entries
+from .index import canonical_or_none, project_key, render_entries
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +40,7 @@ class PythonProxy:
         """Routes of a proxy repository that differ from a hosted one (the caller checked read access)."""
         if subpath.startswith("simple/") and subpath != "simple/":
             name, slash, tail = subpath[7:].partition("/")
-            canonical = _canonical(name)
+            canonical = canonical_or_none(name)
             if tail or canonical is None:
                 raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
             if canonical != name or not slash:  # like hosted repositories: one URL per project (and cache entry)
@@ -60,7 +59,7 @@ class PythonProxy:
     async def ensure_page(self, repo: RepoInfo, name: str, *, allow_stale: bool = False) -> Page | None:
         """The project page, fetched or re-validated upstream when missing or older than the TTL.
         None when the upstream does not have the project. Upstream failures serve the stale page if there is one."""
-        canonical = _canonical(name)
+        canonical = canonical_or_none(name)
         if canonical is None:
             return None  # never ask the upstream for something that is not a project name (e.g. a path)
         name = canonical
@@ -265,13 +264,6 @@ class PythonProxy:
                 if path is not None:
                     self.core.pages.link_file(repo.name, sha, filename, path)
         await self.serve_file(repo, sha, filename, scope, send)
-
-
-def _canonical(name: str) -> str | None:
-    try:
-        return canonicalize_name(name, validate=True)
-    except InvalidName:
-        return None
 
 
 def _try_parse(path: str, filename: str) -> "parse.PythonArtifact | None":

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from packaging.utils import canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_file, send_json, send_redirect, etag_matches
+from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_file, send_json, send_redirect, etag_matches
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RequestContext
