@@ -97,3 +97,27 @@ def test_wharf_push_over_https_with_ca_bundle(tls_server, tls_files, tmp_path):
     assert ok.returncode == 0, ok.stderr
     with srv.client() as c:
         assert c.get("/api/v1/repositories/secure3/packages/tls-push").json()["files"][0]["filename"] == wheel.name
+
+
+def test_proxy_of_a_tls_upstream_needs_its_ca(tls_server, tls_files, tmp_path, tmp_path_factory):
+    """A proxy trusts the system's store by default (a private CA fails, clearly) and an extra CA bundle when set."""
+    ca_pem = tls_files[0]
+    tls_server.create_repo("tls-up")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheel = artifacts.make_wheel(dist, "tls-proxied", "1.0")
+    res = twine_upload(tmp_path, f"{tls_server.url}/tls-up/legacy/", [wheel], token=tls_server.token,
+                       extra_args=["--cert", str(ca_pem)], env=NO_ENV_CA)
+    assert res.ok, res
+    with WharfServer(tmp_path_factory.mktemp("wharf-plain") / "data") as down:
+        upstream = {"url": f"{tls_server.url}/tls-up/simple/", "breaker_threshold": 100}
+        for name, extra in (("untrusted", {}), ("trusted", {"ca_bundle": str(ca_pem)})):
+            r = down.api("POST", "/api/v1/repositories", json={"name": name, "format": "python", "kind": "proxy",
+                                                              "config": {"upstream": {**upstream, **extra}}})
+            assert r.status_code == 201, r.text
+        with down.client(None) as c:
+            bad = c.get("/untrusted/simple/tls-proxied/")
+            assert bad.status_code == 502 and "certificate" in bad.json()["error"].lower()
+            assert c.get("/trusted/simple/tls-proxied/").status_code == 200
+        res = pip_install(tmp_path, f"{down.url}/trusted/simple/", "tls-proxied", target=tmp_path / "t")
+        assert res.ok, res
