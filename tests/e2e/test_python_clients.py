@@ -194,3 +194,18 @@ def test_delete_release_then_reupload_refused_unless_overwrite(server, tmp_path)
     assert not res.ok and "deleted" in res.output
     assert twine_upload(tmp_path, f"{server.url}/{loose}/legacy/", [wheel], token=server.token).ok
     assert httpx.get(f"{server.url}/{loose}/simple/gone/").status_code == 200
+
+
+def test_identical_retry_republishes_a_page_that_failed_to_publish(server, repo_name, tmp_path):
+    server.create_repo(repo_name)
+    wheel = make_wheel(tmp_path / "d", "republish", "1.0")
+    url = f"{server.url}/{repo_name}/legacy/"
+    assert twine_upload(tmp_path, url, [wheel], token=server.token).ok
+    # simulate a crash between recording the upload and publishing it: the published tree loses the project
+    import shutil
+    shutil.rmtree(server.data / "pages" / repo_name / "files")
+    (server.data / "pages" / repo_name / "simple" / "republish.page").unlink()
+    assert httpx.get(f"{server.url}/{repo_name}/simple/republish/").status_code == 404
+    assert twine_upload(tmp_path, url, [wheel], token=server.token).ok  # the CI retry
+    res = pip_install(tmp_path, f"{server.url}/{repo_name}/simple/", "republish", target=tmp_path / "t")
+    assert res.ok, res

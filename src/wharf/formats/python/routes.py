@@ -278,6 +278,7 @@ class PythonRoutes:
             if meta_created and meta_ref is not None:
                 core.content.forget_blob_if_unreferenced(core.blobs, meta_ref.sha256)
             raise
-        if result.created:
+        if result.created or core.pages.file_path(ctx.repo.name, result.file.sha256, filename) is None:
+            # (an identical retry also repairs a publish that failed after the upload was recorded)
             core.publish(ctx.repo, {artifact.name})
         return result
