@@ -14,6 +14,7 @@
 #   BENCH_SKIP_PEERS=1     skip the run.py peer comparison
 #   BENCH_SKIP_SCALING=1   skip scaling.py
 #   BENCH_RESULTS=DIR      where results go (default bench/results)
+#   BENCH_KEEP_DATA=1      keep Wharf's data dir under $BENCH_WORK after the run
 #   BENCH_STRICT=1         exit 1 if any target FAILs or is not measured
 #   BENCH_RUN_ARGS / BENCH_SCALING_ARGS   extra args appended to run.py / scaling.py
 # Everything runs on 127.0.0.1; every load loop is bounded in time and count.
@@ -118,6 +119,8 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
 fi
 "$PY" "$HERE/wharfbench.py" stop --state "$STATE"
 STARTED=0
+# the server log stays in $RUNDIR; the data dir (corpus copy + database) goes unless asked to keep it
+[ "${BENCH_KEEP_DATA:-0}" = 1 ] || rm -rf "$RUNDIR/data"
 
 # ---- 5. scaling (its own fresh Wharf)
 SCALE_JSON="$RESULTS/$NAME-scaling.json"

@@ -240,7 +240,6 @@ def main(argv=None) -> int:
         # ---- 1k
         log(f"growing catalog to {small} projects")
         g1 = grower.run([(pname(i), "1.0.0") for i in range(small)], timeout=max(a.grow_timeout, 120), label="small")
-        cpu0 = wb.cpu_seconds(pid) if pid else None
         res["grow_small"] = g1
         log(f"  {g1['uploaded']} projects in {g1['seconds']}s ({g1['uploads_per_s']}/s, {g1['failed']} failed)")
         if g1["uploaded"] < small:

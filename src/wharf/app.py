@@ -21,12 +21,11 @@ log = logging.getLogger("wharf.app")
 
 class WharfApp:
     def __init__(self, core: Core):
-        from .api import build_api
         from .web import build_web
 
         self.core = core
         self.metrics = Metrics()
-        self.api = build_api(core, self.metrics)
+        self._api: Any = None  # the management API (FastAPI) is built on its first request
         self.web = build_web(core)
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
         self.access_log = AccessLog() if core.settings.access_log else None
@@ -67,7 +66,11 @@ class WharfApp:
         core.refresh()
         if first == "api":
             route[0] = "api"
-            return await self.api(scope, receive, send)
+            if self._api is None:
+                from .api import build_api
+
+                self._api = build_api(core, self.metrics)
+            return await self._api(scope, receive, send)
         if first == "health":
             route[0] = "health"
             return await send_json(send, 200, {"status": "ok"})

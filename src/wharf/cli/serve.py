@@ -7,35 +7,17 @@ import json
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..config import Settings, load_settings
-from ..observability import granian_log_config
 
-__all__ = ["serve", "settings_from_env", "SETTINGS_ENV"]
+__all__ = ["serve", "prepare"]
 
-SETTINGS_ENV = "WHARF_SETTINGS_JSON"
-
-
-def settings_from_env() -> Settings:
-    raw = os.environ.get(SETTINGS_ENV)
-    if not raw:
-        return load_settings()
-    values = json.loads(raw)
-    for key in ("data", "tls_cert", "tls_key"):
-        if values.get(key):
-            values[key] = Path(values[key])
-    return Settings(**values)
-
-
-def app_factory():  # type: ignore[no-untyped-def]
-    """Entry point of each granian worker process."""
-    from ..app import create_app
-
-    return create_app(settings_from_env())
+from ..supervisor import SETTINGS_ENV  # noqa: E402
 
 
 def prepare(settings: Settings) -> str | None:
@@ -67,9 +49,6 @@ def serve(
     max_upload_size: Annotated[Optional[int], typer.Option(help="default per-file upload limit in bytes")] = None,
 ) -> None:
     """Run the server (embedded defaults: SQLite and files under ./data)."""
-    from granian.constants import Interfaces
-    from granian.server import Server
-
     try:
         settings = load_settings(config, data=data, host=host, port=port, workers=workers, database_url=database_url,
                                  tls_cert=tls_cert, tls_key=tls_key, access_log=access_log,
@@ -101,9 +80,7 @@ def serve(
         f"Wharf listening on {scheme}://{settings.host}:{settings.port}/",
         extra={"fields": {"data": str(settings.data.resolve()), "database": settings.db_url.split("://")[0],
                           "workers": settings.workers}})
-    Server(
-        "wharf.cli.serve:app_factory", factory=True, address=settings.host, port=settings.port,
-        interface=Interfaces.ASGI, workers=settings.workers, log_access=False, log_enabled=True,
-        log_dictconfig=granian_log_config(),
-        ssl_cert=settings.tls_cert, ssl_key=settings.tls_key, backlog=2048,
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # the supervisor starts afresh (without this process's imports) and forks the workers
+    os.execv(sys.executable, [sys.executable, "-m", "wharf.supervisor"])

@@ -7,12 +7,13 @@ from __future__ import annotations
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
-from urllib.parse import unquote, urlsplit, urlunsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from .errors import InvalidInput, WharfError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
 
 __all__ = ["UpstreamConfig", "Upstream", "UpstreamError", "parse_upstream_config"]
 
@@ -99,6 +100,8 @@ def redact(config: Mapping[str, Any]) -> dict[str, Any]:
 
 class Upstream:
     def __init__(self, config: Mapping[str, Any], *, user_agent: str = "wharf"):
+        import httpx  # only processes that proxy something pay for the HTTP client
+
         cfg = UpstreamConfig(**{k: v for k, v in config.items()})
         self.config = cfg
         self.base = cfg.url
@@ -121,10 +124,10 @@ class Upstream:
 
     @property
     def host(self) -> str:
-        return httpx.URL(self.base).host or self.base
+        return urlsplit(self.base).hostname or self.base
 
     def url(self, path: str) -> str:
-        return str(httpx.URL(self.base).join(path))
+        return urljoin(self.base, path)
 
     # -- circuit breaker ------------------------------------------------------------------------------------------
     def check_circuit(self) -> None:
@@ -143,6 +146,8 @@ class Upstream:
 
     def error(self, exc: Exception, url: str) -> UpstreamError:
         """Turn a transport failure into a clear 502/504 naming the upstream (and count it for the breaker)."""
+        import httpx
+
         self.failed()
         if isinstance(exc, httpx.TimeoutException):
             return UpstreamError(f"upstream {self.base} timed out fetching {url}", status=504)
@@ -153,6 +158,8 @@ class Upstream:
     # -- requests -------------------------------------------------------------------------------------------------
     async def get(self, url: str, *, headers: Mapping[str, str] | None = None, max_bytes: int = 64 * 1024 * 1024) -> httpx.Response:
         """A small document (an index page). 5xx and transport errors raise UpstreamError; 2xx/3xx/4xx return."""
+        import httpx
+
         self.check_circuit()
         try:
             async with self.client.stream("GET", url, headers=headers) as resp:

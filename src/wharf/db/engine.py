@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +47,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
+    from alembic import command  # imported here: serving processes never need it
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:

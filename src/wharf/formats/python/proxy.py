@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-import httpx
 
 from ...asgi import HTTPError, Receive, Scope, Send, send_file, send_redirect
 from ...core.content import NewArtifact
@@ -171,6 +170,8 @@ class PythonProxy:
 
         The last chunk is held back until the digest is verified: on a mismatch (or any failure once the response
         has started) the client gets a cut response, never a complete-looking wrong file."""
+        import httpx
+
         up = self.core.upstream(repo)
         writer = self.core.blobs.writer()
         started = False
