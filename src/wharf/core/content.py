@@ -205,7 +205,7 @@ class ContentService:
             q = q.where(RepositoryContent.name == name)
         if version is not None:
             q = q.where(Artifact.version == version)
-        return list(s.execute(q).tuples())
+        return list(s.execute(q).all())
 
     # -- reads ------------------------------------------------------------------------------------------------
     @staticmethod
@@ -213,14 +213,36 @@ class ContentService:
         return LiveFile(art.id, art.name, art.version, art.filename, art.sha256, art.size, art.kind, art.meta or {},
                         art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by)
 
-    def files(self, repo_id: int, name: str | None = None, *, at_version: int | None = None) -> list[LiveFile]:
-        q = (select(*_LIVE_COLUMNS).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+    def files(self, repo_id: int, name: str | None = None, *, at_version: int | None = None,
+              meta_keys: Sequence[str] | None = None) -> list[LiveFile]:
+        """Files alive in a repository (version). With ``meta_keys`` only those keys of ``meta`` are read (index
+        rendering needs a few small fields, not every file's whole metadata and description)."""
+        columns: list[Any] = list(_LIVE_COLUMNS)
+        if meta_keys is not None:
+            columns[7] = Artifact.id  # placeholder; the keys are selected below
+            columns.extend(Artifact.meta[k].as_string() for k in meta_keys)
+        q = (select(*columns).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
              .where(RepositoryContent.repository_id == repo_id, _alive(at_version)))
         if name is not None:
             q = q.where(RepositoryContent.name == name)
         q = q.order_by(Artifact.id)
         with self._sessions() as s:
-            return [LiveFile(*r) for r in s.execute(q)]
+            rows = s.execute(q).all()
+        if meta_keys is None:
+            return [LiveFile(*r) for r in rows]
+        n = len(_LIVE_COLUMNS)
+        return [LiveFile(*r[:7], dict(zip(meta_keys, r[n:])), *r[8:n]) for r in rows]
+
+    def last_change(self, repo_id: int, name: str, before: int) -> int:
+        """The newest repository version before ``before`` that added or removed a file of ``name`` (-1: none)."""
+        with self._sessions() as s:
+            added = s.scalar(select(func.max(RepositoryContent.version_added)).where(
+                RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
+                RepositoryContent.version_added < before))
+            removed = s.scalar(select(func.max(RepositoryContent.version_removed)).where(
+                RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
+                RepositoryContent.version_removed < before))
+        return max(added if added is not None else -1, removed if removed is not None else -1)
 
     def names(self, repo_id: int, *, at_version: int | None = None) -> list[str]:
         q = (select(RepositoryContent.name).where(RepositoryContent.repository_id == repo_id, _alive(at_version))

@@ -79,6 +79,12 @@ class PageStore:
         with self._lock(repo):
             Path(self._page_path(repo, key)).unlink(missing_ok=True)
 
+    def exists(self, repo: str, key: str) -> bool:
+        try:
+            return os.path.exists(self._page_path(repo, key))
+        except ValueError:
+            return False
+
     def read(self, repo: str, key: str) -> Page | None:
         """The current page, from memory when its file is unchanged. None if not published."""
         try:

@@ -110,6 +110,10 @@ class Core:
         self.plugin(repo).publish(self, fresh, names)
         self._write_marker(repo.name, fresh.version)
 
+    def mark_published(self, name: str, version: int) -> None:
+        """Record that the published tree reflects ``version`` (for plugins that update pages themselves)."""
+        self._write_marker(name, version)
+
     def _db_version(self, repo_id: int) -> int:
         with self.sessions() as s:
             return int(s.scalar(select(Repository.version).where(Repository.id == repo_id)) or 0)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
 __all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
-           "project_key", "version_key"]
+           "project_key", "version_key", "link_files", "append_file"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
@@ -47,8 +47,8 @@ def _iso(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return dt.isoformat(timespec="microseconds") + "Z"
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def file_url(f: LiveFile) -> str:
@@ -71,7 +71,8 @@ def file_entry(f: LiveFile) -> dict[str, Any]:
 
 
 def render_project(name: str, files: list[LiveFile]) -> dict[str, bytes]:
-    files = sorted(files, key=lambda f: (version_key(f.version), f.filename))
+    # upload order (PEP 503 and PEP 700 prescribe none): sorting thousands of PEP 440 versions on every upload
+    # would make uploads into a long-lived project slower and slower
     return render_entries(name, [file_entry(f) for f in files], [f.version for f in files])
 
 
@@ -100,9 +101,40 @@ def render_entries(name: str, entries: list[dict[str, Any]], versions: Iterable[
         jfiles.append({**{k: v for k, v in e.items() if not k.startswith("_")}, "dist-info-metadata": cm or False,
                        "core-metadata": cm or False})
     out.append("</body>\n</html>\n")
-    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": sorted(set(versions), key=version_key),
+    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": list(dict.fromkeys(versions)),
            "files": jfiles}
     return {"html": "".join(out).encode(), "json": json.dumps(doc, separators=(",", ":")).encode()}
+
+
+def append_file(core: "Core", repo: RepoInfo, f: LiveFile, version: int) -> bool:
+    """After an upload that made ``version``: add the file to its project's stored page without re-reading the
+    project (constant time however many releases it has). Only when the stored page is current for the project
+    (no change to it since the page's version); otherwise the caller does a full publish. False: not done."""
+    key = project_key(f.name)
+    page = core.pages.read(repo.name, key)
+    if page is None or page.version >= version or core.content.last_change(repo.id, f.name, version) > page.version:
+        return False
+    html = page.variants["html"][1]
+    body = page.variants["json"][1]
+    entry = file_entry(f)
+    one = render_entries(f.name, [entry], [f.version])
+    link = one["html"][one["html"].index(b"<a "):one["html"].index(b"</body>")]
+    cut = html.rindex(b"</body>")
+    new_html = html[:cut] + link + html[cut:]
+    vstart = body.index(b'"versions":[') + len(b'"versions":[')
+    vend = body.index(b'],"files":[', vstart)
+    versions = json.loads(b"[" + body[vstart:vend] + b"]")
+    vpart = body[vstart:vend]
+    if f.version not in versions:
+        vpart += (b"," if versions else b"") + json.dumps(f.version).encode()
+    files = body[vend + len(b'],"files":['):-2]
+    one_file = json.loads(one["json"])["files"][0]
+    files += (b"," if files else b"") + json.dumps(one_file, separators=(",", ":")).encode()
+    new_json = body[:vstart] + vpart + b'],"files":[' + files + b"]}"
+    if not core.pages.write(repo.name, key, version, {"html": new_html, "json": new_json}):
+        return False
+    core.mark_published(repo.name, version)
+    return True
 
 
 def render_root(names: Iterable[str]) -> dict[str, bytes]:
@@ -118,37 +150,51 @@ def render_root(names: Iterable[str]) -> dict[str, bytes]:
 def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
     """Render the pages of ``names`` (None: every name) and the root list; link downloadable files."""
     version = repo.version
-    all_names = core.content.names(repo.id)
     if repo.kind == "group":
         return  # group pages are merged from their members' pages when requested
     if repo.kind == "proxy":
         # project pages of a proxy mirror the upstream (see proxy.py); files it cached become downloadable here
+        all_names = core.content.names(repo.id)
         for name in (all_names if names is None else names):
-            for f in core.content.files(repo.id, name):
+            for f in core.content.files(repo.id, name, meta_keys=_INDEX_KEYS):
                 _link(core, repo, f)
         core.pages.write(repo.name, ROOT_KEY, version, render_root(all_names))
         return
+    names_changed = names is None or core.pages.read(repo.name, ROOT_KEY) is None
     if names is None:
-        targets = set(all_names)
+        targets = set(core.content.names(repo.id))
         # drop pages and links of names that are gone
         for page in (core.pages.root / repo.name / "simple").glob("*.page"):
             if page.stem != "~root" and page.stem not in targets:
                 core.pages.delete(repo.name, project_key(page.stem))
-        wanted = {(f.sha256, f.filename) for f in core.content.files(repo.id)}
+        wanted = {(f.sha256, f.filename) for f in core.content.files(repo.id, meta_keys=())}
         for sha, fn in core.pages.published_files(repo.name):
             if (sha, fn.removesuffix(".metadata")) not in wanted:
                 core.pages.unlink_file(repo.name, sha, fn)
     else:
         targets = set(names)
     for name in targets:
-        files = core.content.files(repo.id, name)
+        files = core.content.files(repo.id, name, meta_keys=_INDEX_KEYS)
+        existed = core.pages.exists(repo.name, project_key(name))
         if not files:
+            names_changed = names_changed or existed
             core.pages.delete(repo.name, project_key(name))
             continue
-        for f in files:
-            _link(core, repo, f)
+        names_changed = names_changed or not existed
+        if names is None:  # a full publish re-links everything; a change links its own files (link_files)
+            link_files(core, repo, files)
         core.pages.write(repo.name, project_key(name), version, render_project(name, files))
-    core.pages.write(repo.name, ROOT_KEY, version, render_root(all_names))
+    if names_changed:  # the root list changes only when a project appears or disappears
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+
+
+_INDEX_KEYS = ("requires_python",)
+
+
+def link_files(core: "Core", repo: RepoInfo, files: Iterable[LiveFile]) -> None:
+    """Make files (and their PEP 658 metadata) downloadable from the repository."""
+    for f in files:
+        _link(core, repo, f)
 
 
 def _link(core: "Core", repo: RepoInfo, f: LiveFile) -> None:

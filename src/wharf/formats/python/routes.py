@@ -15,7 +15,7 @@ from ...core.interfaces import RequestContext
 from ...multipart import read_multipart
 from ...storage import BlobTooLarge
 from . import parse
-from .index import ROOT_KEY, project_json_api, project_key
+from .index import ROOT_KEY, append_file, link_files, project_json_api, project_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.pages import Page
@@ -280,5 +280,7 @@ class PythonRoutes:
             raise
         if result.created or core.pages.file_path(ctx.repo.name, result.file.sha256, filename) is None:
             # (an identical retry also repairs a publish that failed after the upload was recorded)
-            core.publish(ctx.repo, {artifact.name})
+            link_files(core, ctx.repo, [result.file])
+            if not (result.created and append_file(core, ctx.repo, result.file, result.version)):
+                core.publish(ctx.repo, {artifact.name})
         return result
