@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from email.utils import formatdate
 from typing import Any, Awaitable, Callable, MutableMapping
 
@@ -18,6 +19,47 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _FILE_CHUNK = 1024 * 1024
+# Below this size a file is read and sent as one body: measured here, granian's zero-copy pathsend costs more per
+# request than it saves for small files (14k vs 23k req/s for 3 KB); above it, pathsend keeps memory flat.
+_SMALL_FILE = 256 * 1024
+_HTTP_DATES: dict[int, bytes] = {}
+_SMALL_CACHE_BYTES = 16 * 1024 * 1024
+
+
+class _SmallFiles:
+    """Recently served small files by (inode, mtime, size): saves open/read/close on hot downloads. Bounded."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.used = 0
+        self.items: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
+
+    def get(self, path: str, key: tuple[int, int, int], length: int) -> bytes:
+        data = self.items.get(key)
+        if data is not None:
+            self.items.move_to_end(key)
+            return data
+        with open(path, "rb") as fh:
+            data = fh.read(length)
+        self.items[key] = data
+        self.used += len(data)
+        while self.used > self.budget:
+            _k, old = self.items.popitem(last=False)
+            self.used -= len(old)
+        return data
+
+
+_SMALL_FILES = _SmallFiles(_SMALL_CACHE_BYTES)
+
+
+def _http_date(mtime: float) -> bytes:
+    key = int(mtime)
+    value = _HTTP_DATES.get(key)
+    if value is None:
+        if len(_HTTP_DATES) > 4096:
+            _HTTP_DATES.clear()
+        value = _HTTP_DATES[key] = formatdate(key, usegmt=True).encode()
+    return value
 
 
 class HTTPError(Exception):
@@ -91,16 +133,19 @@ def _parse_range(value: bytes, size: int) -> tuple[int, int] | None | bool:
 
 
 async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes, etag: bytes, size: int | None = None,
-                    mtime: float | None = None, immutable: bool = True, filename: str | None = None) -> None:
+                    mtime: float | None = None, immutable: bool = True, filename: str | None = None,
+                    stat: os.stat_result | None = None) -> None:
     """Serve a file by path: ETag/304, single Range (206/416), Content-Length always, zero-copy pathsend when offered."""
-    if size is None or mtime is None:
-        st = os.stat(path)
-        size, mtime = st.st_size, st.st_mtime
+    if stat is None and (size is None or mtime is None):
+        stat = os.stat(path)
+    if stat is not None:
+        size, mtime = stat.st_size, stat.st_mtime
+    assert size is not None and mtime is not None
     head = scope["method"] == "HEAD"
     headers = [
         (b"etag", etag),
         (b"accept-ranges", b"bytes"),
-        (b"last-modified", formatdate(mtime, usegmt=True).encode()),
+        (b"last-modified", _http_date(mtime)),
         (b"cache-control", b"public, max-age=31536000, immutable" if immutable else b"public, max-age=60"),
         (b"content-type", content_type),
     ]
@@ -130,6 +175,14 @@ async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes,
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if head or length == 0:
         await send({"type": "http.response.body", "body": b""})
+        return
+    if status == 200 and length <= _SMALL_FILE:
+        if stat is not None:
+            body = _SMALL_FILES.get(path, (stat.st_ino, stat.st_mtime_ns, length), length)
+        else:
+            with open(path, "rb") as fh:
+                body = fh.read(length)
+        await send({"type": "http.response.body", "body": body})
         return
     if status == 200 and "http.response.pathsend" in scope.get("extensions", {}):
         await send({"type": "http.response.pathsend", "path": path})

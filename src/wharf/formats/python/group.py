@@ -158,7 +158,7 @@ class PythonGroup:
         path, st = found
         meta = filename.endswith(".metadata")
         await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
-                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), size=st.st_size, mtime=st.st_mtime)
+                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
 
     async def explain(self, group: RepoInfo, name: str) -> dict[str, Any]:
         name = canonicalize_name(name)

@@ -138,7 +138,7 @@ class PythonProxy:
         path, st = found
         meta = filename.endswith(".metadata")
         await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
-                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), size=st.st_size, mtime=st.st_mtime)
+                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
 
     def _source(self, repo: RepoInfo, sha: str, filename: str) -> tuple[str, list[Any]]:
         base = filename.removesuffix(".metadata")

@@ -167,7 +167,7 @@ class PythonRoutes:
             ctype, etag = b"text/plain; charset=utf-8", b'"%s.metadata"' % sha.encode()
         else:
             ctype, etag = b"application/octet-stream", b'"%s"' % sha.encode()
-        await send_file(scope, send, path, content_type=ctype, etag=etag, size=st.st_size, mtime=st.st_mtime)
+        await send_file(scope, send, path, content_type=ctype, etag=etag, stat=st)
 
     # -- JSON API ------------------------------------------------------------------------------------------
     async def json_api(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
