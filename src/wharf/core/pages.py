@@ -73,7 +73,29 @@ class PageStore:
                     fh.write(body)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
+            stale = self.stale_version(repo, key)
+            if stale is not None and stale <= version:  # this rendering caught up with the change that marked it
+                Path(str(path) + ".stale").unlink(missing_ok=True)
         return True
+
+    def mark_stale(self, repo: str, key: str, version: int) -> None:
+        """Note that the page no longer reflects ``version``; whoever serves it re-renders it first (lazily)."""
+        path = Path(self._page_path(repo, key) + ".stale")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock(repo):
+            if (self.stale_version(repo, key) or -1) >= version:
+                return
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(version))
+            os.replace(tmp, path)
+
+    def stale_version(self, repo: str, key: str) -> int | None:
+        try:
+            with open(self._page_path(repo, key) + ".stale") as fh:
+                return int(fh.read())
+        except (FileNotFoundError, ValueError):
+            return None
 
     def delete(self, repo: str, key: str) -> None:
         with self._lock(repo):

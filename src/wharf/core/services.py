@@ -114,6 +114,10 @@ class Core:
         """Record that the published tree reflects ``version`` (for plugins that update pages themselves)."""
         self._write_marker(name, version)
 
+    def db_version(self, repo_id: int) -> int:
+        """The repository's current version in the database (pages rendered now reflect at least this)."""
+        return self._db_version(repo_id)
+
     def _db_version(self, repo_id: int) -> int:
         with self.sessions() as s:
             return int(s.scalar(select(Repository.version).where(Repository.id == repo_id)) or 0)

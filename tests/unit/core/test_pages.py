@@ -53,3 +53,16 @@ def test_file_links_publish_and_unpublish(tmp_path):
     assert pages.file_path("dev", sha, "x-1.0-py3-none-any.whl") is None
     assert pages.file_path("dev", sha, "x-1.0-py3-none-any.whl.metadata") is None  # derived files go too
     assert os.path.exists(blob)  # the blob itself is never touched
+
+
+def test_stale_marks_are_cleared_by_a_render_that_caught_up(tmp_path):
+    pages = PageStore(tmp_path)
+    pages.write("dev", "simple/~root", 1, {"html": b"a"})
+    assert pages.stale_version("dev", "simple/~root") is None
+    pages.mark_stale("dev", "simple/~root", 5)
+    pages.mark_stale("dev", "simple/~root", 3)  # never moves backwards
+    assert pages.stale_version("dev", "simple/~root") == 5
+    pages.write("dev", "simple/~root", 4, {"html": b"b"})  # still behind the change at 5
+    assert pages.stale_version("dev", "simple/~root") == 5
+    pages.write("dev", "simple/~root", 5, {"html": b"c"})
+    assert pages.stale_version("dev", "simple/~root") is None

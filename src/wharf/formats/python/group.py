@@ -120,7 +120,7 @@ class PythonGroup:
 
     async def root(self, group: RepoInfo) -> Page:
         members = self.core.members(group)
-        roots = [(m.name, self.core.pages.read(m.name, "simple/~root")) for m in members]
+        roots = [(m.name, await self.proxy.root(m)) for m in members]
         sig = hashlib.sha256(json.dumps([[n, p.variants["json"][0].decode() if p else None] for n, p in roots]).encode()).hexdigest()
         cached = self.core.pages.read(group.name, "simple/~root")
         if cached is not None and cached.meta.get("sig") == sig:

@@ -14,10 +14,11 @@ from ...core.content import LiveFile
 from ...core.interfaces import RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...core.pages import Page
     from ...core.services import Core
 
 __all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
-           "project_key", "version_key", "link_files", "append_file"]
+           "project_key", "version_key", "link_files", "append_file", "ensure_root"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
@@ -154,11 +155,10 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         return  # group pages are merged from their members' pages when requested
     if repo.kind == "proxy":
         # project pages of a proxy mirror the upstream (see proxy.py); files it cached become downloadable here
-        all_names = core.content.names(repo.id)
-        for name in (all_names if names is None else names):
+        for name in (core.content.names(repo.id) if names is None else names):
             for f in core.content.files(repo.id, name, meta_keys=_INDEX_KEYS):
                 _link(core, repo, f)
-        core.pages.write(repo.name, ROOT_KEY, version, render_root(all_names))
+        core.pages.mark_stale(repo.name, ROOT_KEY, version)
         return
     names_changed = names is None or core.pages.read(repo.name, ROOT_KEY) is None
     if names is None:
@@ -184,8 +184,24 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         if names is None:  # a full publish re-links everything; a change links its own files (link_files)
             link_files(core, repo, files)
         core.pages.write(repo.name, project_key(name), version, render_project(name, files))
-    if names_changed:  # the root list changes only when a project appears or disappears
+    if names is None:
         core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+    elif names_changed:
+        # the root list changes only when a project appears or disappears, and with 100,000 projects it is big:
+        # mark it stale; the next request for it renders it once (ensure_root), however many uploads came between
+        core.pages.mark_stale(repo.name, ROOT_KEY, version)
+
+
+def ensure_root(core: "Core", repo: RepoInfo) -> "Page":
+    """The root list, re-rendered first if a change marked it stale."""
+    page = core.pages.read(repo.name, ROOT_KEY)
+    stale = core.pages.stale_version(repo.name, ROOT_KEY)
+    if page is None or (stale is not None and stale > page.version):
+        version = core.db_version(repo.id)  # read before the names: the page never claims more than it shows
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+        page = core.pages.read(repo.name, ROOT_KEY)
+        assert page is not None
+    return page
 
 
 _INDEX_KEYS = ("requires_python",)

@@ -15,7 +15,7 @@ from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import canonical_or_none, project_key, render_entries
+from .index import ROOT_KEY, canonical_or_none, ensure_root, project_key, render_entries
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +55,14 @@ class PythonProxy:
         raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
 
     # -- index pages ------------------------------------------------------------------------------------------
+    async def root(self, repo: RepoInfo) -> Page:
+        """The root list of any member repository (what it holds locally), rendered first if stale."""
+        page = self.core.pages.read(repo.name, ROOT_KEY)
+        if page is not None and self.core.pages.stale_version(repo.name, ROOT_KEY) is None:
+            return page
+        async with self.core.flights.flight(f"root:{repo.name}"):
+            return await anyio.to_thread.run_sync(ensure_root, self.core, repo)
+
     async def ensure_page(self, repo: RepoInfo, name: str, *, allow_stale: bool = False) -> Page | None:
         """The project page, fetched or re-validated upstream when missing or older than the TTL.
         None when the upstream does not have the project. Upstream failures serve the stale page if there is one."""

@@ -11,11 +11,11 @@ from packaging.utils import canonicalize_name
 from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_file, send_json, send_redirect, etag_matches
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists
-from ...core.interfaces import RequestContext
+from ...core.interfaces import RepoInfo, RequestContext
 from ...multipart import read_multipart
 from ...storage import BlobTooLarge
 from . import parse
-from .index import ROOT_KEY, append_file, link_files, project_json_api, project_key
+from .index import ROOT_KEY, append_file, ensure_root, link_files, project_json_api, project_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.pages import Page
@@ -126,7 +126,10 @@ class PythonRoutes:
         if rest == "":
             return await send_redirect(send, f"/{repo}/simple/")
         if rest == "/":
-            key = ROOT_KEY
+            page = self.core.pages.read(repo, ROOT_KEY)
+            if page is None or self.core.pages.stale_version(repo, ROOT_KEY) is not None:
+                page = await self.root_page(ctx.repo)
+            return await self.serve_page(scope, send, page)
         else:
             raw = rest[1:]
             name, slash, tail = raw.partition("/")
@@ -140,6 +143,10 @@ class PythonRoutes:
         if page is None:
             raise HTTPError(404, f"project '{key[7:]}' not found in repository '{repo}'")
         await self.serve_page(scope, send, page)
+
+    async def root_page(self, repo: "RepoInfo") -> "Page":
+        async with self.core.flights.flight(f"root:{repo.name}"):
+            return await anyio.to_thread.run_sync(ensure_root, self.core, repo)
 
     async def serve_page(self, scope: Scope, send: Send, page: "Page") -> None:
         """An index page in the negotiated representation, with ETag/304 and Vary."""
