@@ -400,6 +400,23 @@ class WharfServer:
                 "log": self.log_path, "cmd": self.cmd, "workers": self.workers, "startup_s": self.startup_s}
 
 
+def _settings_name(pid: int, data: str) -> bool:
+    """`wharf serve` execs a slim supervisor (`python -m wharf.supervisor`) whose command line no longer names
+    the data dir; the settings it was started with are in its environment (WHARF_SETTINGS_JSON)."""
+    try:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    for item in env:
+        if item.startswith(b"WHARF_SETTINGS_JSON="):
+            try:
+                got = json.loads(item.split(b"=", 1)[1]).get("data")
+                return isinstance(got, str) and os.path.realpath(got) == os.path.realpath(data)
+            except ValueError:
+                return False
+    return False
+
+
 def stop_server(pid: int, match: str, timeout: float = 20.0) -> str:
     """SIGTERM the server PID we started (if its command line still names our data dir), then
     SIGKILL it and any of its descendants still alive after `timeout`, one PID at a time."""
@@ -409,7 +426,7 @@ def stop_server(pid: int, match: str, timeout: float = 20.0) -> str:
         cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
     except OSError:
         return "not running"
-    if match not in cmdline:
+    if match not in cmdline and not _settings_name(pid, match):
         return f"pid {pid} runs {cmdline[:80]!r}; not touching it"
     tree = proc_tree(pid)
     os.kill(pid, signal.SIGTERM)

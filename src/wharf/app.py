@@ -6,6 +6,8 @@ import logging
 import time
 from typing import Any
 
+import anyio
+
 from .asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_json, send_redirect
 from .config import Settings, load_settings
 from .core.auth import credentials_from_header
@@ -87,21 +89,22 @@ class WharfApp:
             route[0] = "unknown"
             return await send_error(send, 404, f"no repository named '{first}'")
         route[0] = repo.format
+        body = _BodyState(scope, receive)
         try:
             principal = None
             secret = credentials_from_header(header(scope, b"authorization"))
             if secret is not None:
                 principal = core.tokens.authenticate(secret)
             ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
-            await self.handlers[repo.format](ctx, scope, receive, send, rest)
-        except WharfError as exc:
+            await self.handlers[repo.format](ctx, scope, body.receive, send, rest)
+        except (WharfError, HTTPError) as exc:
             if exc.reason and rest.startswith("legacy"):
                 self.metrics.uploads_failed.labels(exc.reason).inc()
-            await send_error(send, exc.status, exc.message, self._auth_headers(exc.status))
-        except HTTPError as exc:
-            if exc.reason and rest.startswith("legacy"):
-                self.metrics.uploads_failed.labels(exc.reason).inc()
-            await send_error(send, exc.status, exc.message, exc.headers + self._auth_headers(exc.status))
+            headers = list(getattr(exc, "headers", None) or []) + self._auth_headers(exc.status)
+            if not await body.drain():
+                # the client is still sending a body we will not read: the connection cannot be reused
+                headers.append((b"connection", b"close"))
+            await send_error(send, exc.status, exc.message, headers)
 
     @staticmethod
     def _auth_headers(status: int) -> list[tuple[bytes, bytes]]:
@@ -132,3 +135,39 @@ def create_app(settings: Settings | None = None) -> WharfApp:
     settings = settings or load_settings()
     setup_logging(settings.log_level)
     return WharfApp(Core(settings))
+
+
+class _BodyState:
+    """Tracks whether a request body was read to its end, so an early error can leave the connection reusable."""
+
+    _DRAIN_LIMIT = 1024 * 1024
+
+    def __init__(self, scope: Scope, receive: Receive):
+        self._receive = receive
+        self.done = scope["method"] in ("GET", "HEAD")
+        length = header(scope, b"content-length")
+        self._declared = int(length) if length is not None and length.isdigit() else None
+
+    async def receive(self) -> Any:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.done = True
+        return message
+
+    async def drain(self) -> bool:
+        """Read and drop what is left of a small body, for at most a second; False if it is too big, too slow,
+        or the client left."""
+        if self.done:
+            return True
+        if self._declared is not None and self._declared > self._DRAIN_LIMIT:
+            return False
+        read = 0
+        with anyio.move_on_after(1.0):
+            while not self.done:
+                message = await self.receive()
+                if message["type"] != "http.request":
+                    return False
+                read += len(message.get("body", b""))
+                if read > self._DRAIN_LIMIT:
+                    return False
+        return self.done

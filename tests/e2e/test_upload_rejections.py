@@ -418,3 +418,4 @@ def test_server_still_serves_and_a_valid_upload_succeeds(server, good_wheel, tmp
     report = json.loads(res.stdout)
     assert report["orphan_blobs"] == [] and report["missing_blobs"] == [] and report["temp_files"] == 0, report
 
+
