@@ -493,7 +493,7 @@ class Bench:
         out = self.res["pip"].setdefault("probe", {})
         for name, url in urls.items():
             lat: dict = {"page_cold": [], "file_cold": [], "page_warm": [], "file_warm": []}
-            bad = 0
+            bad, fails = 0, []
             for proj in projects:
                 page = url + proj + "/"
                 try:
@@ -502,6 +502,7 @@ class Bench:
                     links = [ln.get("href", "") for ln in bu.parse_links(r.body)] if r.status == 200 else []
                     if not links:
                         bad += 1
+                        fails.append(f"page {proj}: HTTP {r.status}")
                         continue
                     fu = urllib.parse.urljoin(page, links[-1]).partition("#")[0]
                     bu.assert_loopback(fu)
@@ -510,14 +511,18 @@ class Bench:
                     lat["page_warm"].append(bu.http_get(page, headers={"Accept": HTML}).elapsed)
                     f2 = bu.http_get(fu)
                     lat["file_warm"].append(f2.elapsed)
-                    bad += (f1.status != 200) + (f2.status != 200)
-                except OSError:
+                    for what, fr in (("cold", f1), ("warm", f2)):
+                        if fr.status != 200:
+                            bad += 1
+                            fails.append(f"{what} file of {proj}: HTTP {fr.status}")
+                except OSError as e:
                     bad += 1
+                    fails.append(f"{proj}: {type(e).__name__}: {e}")
             d = out.setdefault(name, {"runs": []})
-            d["runs"].append({"round": rnd, "projects": len(projects), "bad": bad,
+            d["runs"].append({"round": rnd, "projects": len(projects), "bad": bad, "failures": fails[:5],
                               **{f"{k2}_ms": round(bu.median(v) * 1000, 3) if v else None for k2, v in lat.items()}})
             log(f"probe r{rnd} {name}: " + ", ".join(f"{k2} {d['runs'][-1][k2 + '_ms']} ms" for k2 in lat)
-                + (f" ({bad} failures)" if bad else ""))
+                + (f" ({bad} failures: {fails[:3]})" if bad else ""))
         for d in out.values():
             d["median"] = _medians(d["runs"], ("page_cold_ms", "file_cold_ms", "page_warm_ms", "file_warm_ms"))
 
@@ -561,8 +566,9 @@ class Bench:
             f"{_f(s.get('cold_wharf-proxy_s'))} s vs direct {_f(s.get('cold_direct_s'))} s "
             f"(fresh Wharf, empty data dir, each round)", None if r is None else r <= f_pip)
         r = s.get("warm_wharf-proxy_vs_direct")
-        add("warm pip install via proxy vs direct (info)", _f(r) + " x",
+        add("warm pip install via proxy vs direct", _f(r) + " x",
             f"{_f(s.get('warm_wharf-proxy_s'))} s vs direct {_f(s.get('warm_direct_s'))} s", None)
+        rows[-1]["result"] = "info"
         self.res["summary"] = s
         self.res["rows"] = rows
         self.res["thresholds"] = THRESHOLDS
@@ -595,6 +601,12 @@ class Bench:
                 except Exception as e:  # noqa: BLE001
                     log(f"cleanup {lbl}: {e}")
             self.cleanups.clear()
+            if not a.keep_data:  # caches of the peers (the logs stay)
+                for sub in ("devpi/server", "peers/nginx/static", "main/data"):
+                    shutil.rmtree(os.path.join(a.workdir, sub), ignore_errors=True)
+                for d in os.listdir(a.workdir) if os.path.isdir(a.workdir) else []:
+                    if d.startswith("proxpi-"):
+                        shutil.rmtree(os.path.join(a.workdir, d, "proxpi", "cache"), ignore_errors=True)
             self.res["meta"]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             self.res["meta"]["loadavg_end"] = bu.loadavg()
         self.summarize()
@@ -724,7 +736,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=int(os.environ.get("WHARF_WORKERS") or 0) or None)
     ap.add_argument("--workdir", default="/tmp/wharf-bench/proxy", help="scratch dir (peers, cold Wharf data dirs)")
     ap.add_argument("--venv", default="/tmp/peers/venv", help="peers venv (proxpi, devpi)")
-    ap.add_argument("--keep-data", action="store_true", help="keep the cold instances' data dirs")
+    ap.add_argument("--keep-data", action="store_true",
+                    help="keep the cold instances' data dirs and the peers' caches (logs are always kept)")
     ap.add_argument("--rounds", type=int, default=3, help="page load rounds (median)")
     ap.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     ap.add_argument("--concurrency", type=int, default=16)

@@ -13,10 +13,11 @@
 #   BENCH_WORK             scratch dir for Wharf data + peers (default /tmp/wharf-bench)
 #   BENCH_SKIP_PEERS=1     skip the run.py peer comparison
 #   BENCH_SKIP_SCALING=1   skip scaling.py
+#   BENCH_PROXY=0|1        proxy/group stage (proxy.py) on the loaded Wharf; default 1 in the full run, 0 in quick
 #   BENCH_RESULTS=DIR      where results go (default bench/results)
 #   BENCH_KEEP_DATA=1      keep Wharf's data dir under $BENCH_WORK after the run
 #   BENCH_STRICT=1         exit 1 if any target FAILs or is not measured
-#   BENCH_RUN_ARGS / BENCH_SCALING_ARGS   extra args appended to run.py / scaling.py
+#   BENCH_RUN_ARGS / BENCH_SCALING_ARGS / BENCH_PROXY_ARGS   extra args appended to run.py / scaling.py / proxy.py
 # Everything runs on 127.0.0.1; every load loop is bounded in time and count.
 set -euo pipefail
 
@@ -47,13 +48,18 @@ if [ "$QUICK" = 1 ]; then
   RUN_ARGS=(--rounds 1 --duration 2 --sample-pages 30 --large-count 5 --pip-projects 20 --pip-rounds 1
             --upload-count 50 --upload-rounds 1 --settle-timeout 20)
   SCALE_ARGS=(--small 200 --large 2000 --versions 200 --samples 10 --fixed-pages 200 --duration 2 --rounds 1 --grow-timeout 120)
+  PROXY_ARGS=(--rounds 3 --duration 3 --pip-rounds 3 --pip-projects 20)
+  PROXY_DEFAULT=0
 else
   MODE=full
   N=2000; M=5
   RUN_ARGS=(--rounds 3 --duration 10 --large-count 20 --pip-projects 20 --pip-rounds 3
             --upload-count 200 --upload-rounds 3)
   SCALE_ARGS=(--small 1000 --large 100000 --versions 2000 --samples 20 --duration 5 --grow-timeout 600)
+  PROXY_ARGS=(--rounds 3 --duration 4 --pip-rounds 3 --pip-projects 20)
+  PROXY_DEFAULT=1
 fi
+BENCH_PROXY="${BENCH_PROXY:-$PROXY_DEFAULT}"
 CORPUS="${BENCH_CORPUS:-/tmp/peers/corpus-${N}x${M}}"
 NAME="wharf-${MODE}-${TS}"
 mkdir -p "$RESULTS" "$WORK"
@@ -117,6 +123,19 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
   # the throwaway token is recorded in run.py's argv: scrub it
   [ -f "$RUN_JSON" ] && sed -i "s/$TOKEN/<redacted>/g" "$RUN_JSON"
 fi
+# ---- 4b. proxy / group repositories (proxy.py: its own nginx-static upstream, proxpi, devpi mirror and
+#          fresh Wharf instances for the cold pip rounds; the hosted repo of this Wharf is the reference)
+PROXY_JSON="$RESULTS/proxy-${MODE}-${TS}.json"
+PROXY_SUMMARY=()
+if [ "$BENCH_PROXY" = 1 ]; then
+  PROXY_SUMMARY=(--proxy "$PROXY_JSON")
+  say "proxy.py ${PROXY_ARGS[*]}"
+  # shellcheck disable=SC2086
+  "$PY" "$HERE/proxy.py" --corpus "$CORPUS" --state "$STATE" --hosted bench --wharf "$WHARF" "${WORKERS_ARGS[@]}" \
+      --workdir "$WORK/proxy" --venv "$PEERS_VENV" "${PROXY_ARGS[@]}" \
+      --json "$PROXY_JSON" --markdown "$RESULTS/proxy-${MODE}-${TS}.md" ${BENCH_PROXY_ARGS:-} \
+    || say "WARNING: proxy.py reported an error"
+fi
 "$PY" "$HERE/wharfbench.py" stop --state "$STATE"
 STARTED=0
 # the server log stays in $RUNDIR; the data dir (corpus copy + database) goes unless asked to keep it
@@ -135,7 +154,8 @@ fi
 STRICT=()
 [ "${BENCH_STRICT:-0}" = 1 ] && STRICT=(--strict)
 rc=0
-"$PY" "$HERE/summary.py" --run "$RUN_JSON" --scaling "$SCALE_JSON" --load "$LOAD_JSON" \
+"$PY" "$HERE/summary.py" --run "$RUN_JSON" --scaling "$SCALE_JSON" --load "$LOAD_JSON" "${PROXY_SUMMARY[@]}" \
     --json "$RESULTS/$NAME-summary.json" --markdown "$RESULTS/$NAME-summary.md" "${STRICT[@]}" || rc=$?
 say "results: $RESULTS/$NAME{.json,.md,-load.json,-scaling.json,-summary.json,-summary.md}"
+[ "$BENCH_PROXY" = 1 ] && say "proxy/group: $RESULTS/proxy-${MODE}-${TS}{.json,.md}"
 exit $rc

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""PASS/FAIL table of Wharf's performance targets from a run.py results JSON (peers comparison)
-and a scaling.py results JSON.
+"""PASS/FAIL table of Wharf's performance targets from a run.py results JSON (peers comparison),
+a scaling.py results JSON and a proxy.py results JSON (proxy / group repositories).
 
-    summary.py --run bench/results/X.json --scaling bench/results/Y.json [--target wharf]
-               [--json OUT.json] [--markdown OUT.md] [--redact SECRET] [--strict]
+    summary.py --run bench/results/X.json --scaling bench/results/Y.json [--proxy bench/results/proxy-Z.json]
+               [--target wharf] [--json OUT.json] [--markdown OUT.md] [--redact SECRET] [--strict]
 
 --redact replaces a string (the throwaway bench token run.py records in argv) in the run JSON.
 --strict: exit status 1 if any target FAILs or could not be measured.
@@ -108,6 +108,40 @@ def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
     return rows
 
 
+def proxy_rows(px: dict | None) -> list[dict]:
+    """Rows for the proxy / group targets from a proxy.py results JSON (thresholds recorded in it)."""
+    if px is None:
+        return []
+    s = px.get("summary") or {}
+    th = {"page_rps_factor": 1.2, "cold_pip_factor": 1.3, **(px.get("thresholds") or {})}
+    fp, fc = th["page_rps_factor"], th["cold_pip_factor"]
+    rows = []
+
+    def add(target, measured, detail, ok):
+        rows.append({"target": target, "value": measured, "detail": detail,
+                     "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
+
+    hosted = s.get("hosted_rps")
+    for k, label in (("proxy", "proxy"), ("group", "group [hosted, proxy]"),
+                     ("group-open", "group [hosted, proxy], guard off")):
+        r = s.get(f"{k}_vs_hosted")
+        add(f"warm /simple/<project>/ via {label} >= hosted/{fp:g} req/s", fmt(r) + " x",
+            f"{fmt(s.get(f'{k}_rps'))} vs hosted {fmt(hosted)} req/s", None if r is None else r >= 1 / fp)
+    npip = len((px.get("pip") or {}).get("names") or []) or "?"
+    r = s.get("cold_wharf-proxy_vs_direct")
+    extra = ", ".join(f"{lbl} {fmt(s.get(f'cold_{k}_vs_direct'))} x" for k, lbl in
+                      (("proxpi", "proxpi"), ("devpi", "devpi"), ("wharf-proxy-newrepo", "new proxy repo, blobs stored"))
+                      if s.get(f"cold_{k}_vs_direct") is not None)
+    add(f"cold pip install of {npip} via proxy <= {fc:g}x direct", fmt(r) + " x",
+        f"{fmt(s.get('cold_wharf-proxy_s'))} s vs direct {fmt(s.get('cold_direct_s'))} s" + (f" ({extra})" if extra else ""),
+        None if r is None else r <= fc)
+    r = s.get("warm_wharf-proxy_vs_direct")
+    add(f"  warm pip install of {npip} via proxy vs direct", fmt(r) + " x",
+        f"{fmt(s.get('warm_wharf-proxy_s'))} s vs direct {fmt(s.get('warm_direct_s'))} s", None)
+    rows[-1]["result"] = "info"  # no target: not counted as unmeasured
+    return rows
+
+
 def render_text(rows) -> str:
     head = ("target", "measured", "result", "detail")
     w = [max(len(str(r[k])) for r in rows + [dict(zip(("target", "value", "result", "detail"), head))])
@@ -128,6 +162,7 @@ def main(argv=None) -> int:
     ap.add_argument("--run", help="run.py results JSON")
     ap.add_argument("--scaling", help="scaling.py results JSON")
     ap.add_argument("--load", help="load_corpus.py report JSON (shown as info)")
+    ap.add_argument("--proxy", help="proxy.py results JSON (proxy / group targets)")
     ap.add_argument("--target", default="wharf", help="name of our target in the run JSON")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
@@ -151,8 +186,9 @@ def main(argv=None) -> int:
                 txt = new
         return json.loads(txt)
 
-    run, sc, ld = load(a.run), load(a.scaling), load(a.load)
-    rows = build(run, sc, a.target)
+    run, sc, ld, px = load(a.run), load(a.scaling), load(a.load), load(a.proxy)
+    # --proxy given but no results: its targets show as not measured
+    rows = build(run, sc, a.target) + proxy_rows(px if px is not None else ({} if a.proxy else None))
     notes = []
     if run is None:
         notes.append("no run.py results (peer comparison missing)")
@@ -181,6 +217,16 @@ def main(argv=None) -> int:
         notes.append(f"corpus load into Wharf: {ld.get('uploaded')}/{ld.get('files')} files in {ld.get('seconds')} s "
                      f"= {ld.get('files_per_s')} files/s on {ld.get('threads')} threads "
                      f"(p50 {(ld.get('latency_ms') or {}).get('p50')} ms, {ld.get('failed')} failed, {ld.get('retries')} retries)")
+    if px is not None:
+        pm = px.get("meta") or {}
+        notes.append(f"proxy.py: loadavg {pm.get('loadavg_start')} -> {pm.get('loadavg_end')}; "
+                     f"{(pm.get('params') or {}).get('rounds')} page rounds, {(pm.get('params') or {}).get('pip_rounds')} pip rounds; "
+                     f"devpi mirror: {((px.get('pip') or {}).get('devpi') or {}).get('status', 'not run')}")
+        if px.get("error"):
+            notes.append("proxy.py error: " + px["error"])
+        notes += ["proxy.py: " + n for n in px.get("notes", [])]
+    elif a.proxy:
+        notes.append("no proxy.py results")
     text = render_text(rows)
     print("\n== Wharf performance targets ==\n")
     print(text)
@@ -191,7 +237,7 @@ def main(argv=None) -> int:
     n_na = sum(r["result"] == "n/a" for r in rows)
     print(f"\n{n_pass} PASS, {n_fail} FAIL, {n_na} not measured")
     out = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "run_json": a.run, "scaling_json": a.scaling,
-           "load_json": a.load, "rows": rows, "notes": notes, "pass": n_pass, "fail": n_fail, "na": n_na}
+           "load_json": a.load, "proxy_json": a.proxy, "rows": rows, "notes": notes, "pass": n_pass, "fail": n_fail, "na": n_na}
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)

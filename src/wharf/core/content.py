@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db.models import Artifact, Blob, Repository, RepositoryContent, RepositoryVersion
+from ..db.models import Artifact, Blob, Repository, RepositoryContent, RepositoryVersion, utcnow
 from ..storage import BlobRef
 from . import audit
 from .errors import FileExists, FileWasDeleted, NotFound
@@ -97,63 +97,77 @@ class ContentService:
 
     def add(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
             allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD) -> AddResult:
+        """Add a file in a new repository version (uploads are the hot write path: Core statements, few round trips)."""
         key = new.filename
+        rc, art_t = RepositoryContent.__table__, Artifact.__table__
         try:
             with self._sessions.begin() as s:
-                # Serialise writers on this repository *before* reading (PostgreSQL; SQLite's BEGIN IMMEDIATE already
-                # does): a concurrent upload of the same key then sees the winner's committed row, not a unique-index
-                # violation, so an identical retry is a no-op and a different file gets the usual FileExists.
-                s.execute(select(Repository.id).where(Repository.id == repo.id).with_for_update())
-                live = s.execute(
-                    select(RepositoryContent, Artifact).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
-                    .where(RepositoryContent.repository_id == repo.id, RepositoryContent.key == key,
-                           RepositoryContent.version_removed.is_(None))
-                ).first()
-                if live is not None and live[1].sha256 == new.blob.sha256:
-                    return AddResult(False, repo.version, self._live_file(live[0], live[1]))
+                postgres = s.get_bind().dialect.name == "postgresql"
+                if postgres:
+                    # Serialise writers on this repository *before* reading (SQLite's BEGIN IMMEDIATE already does):
+                    # a concurrent upload of the same key then sees the winner's committed row, not a unique-index
+                    # violation, so an identical retry is a no-op and a different file gets the usual FileExists.
+                    s.execute(select(Repository.id).where(Repository.id == repo.id).with_for_update())
+                rows = s.execute(
+                    select(rc.c.id, rc.c.version_removed, art_t.c.sha256)
+                    .join(art_t, art_t.c.id == rc.c.artifact_id)
+                    .where(rc.c.repository_id == repo.id, rc.c.key == key)
+                    .order_by(rc.c.version_removed.is_(None).desc())
+                ).all()
+                live = next((r for r in rows if r.version_removed is None), None)
+                if live is not None and live.sha256 == new.blob.sha256:
+                    return AddResult(False, repo.version, self._live_file_by_id(s, live.id))
                 if live is not None and not allow_overwrite:
-                    raise FileExists(f"File already exists ('{key}', with sha256 hash '{live[1].sha256}'). "
+                    raise FileExists(f"File already exists ('{key}', with sha256 hash '{live.sha256}'). "
                                      "Files are immutable: upload a new version instead.")
-                if live is None and not allow_overwrite:
-                    gone = s.scalar(select(RepositoryContent.id).where(
-                        RepositoryContent.repository_id == repo.id, RepositoryContent.key == key).limit(1))
-                    if gone is not None:
-                        raise FileWasDeleted(f"File '{key}' was previously uploaded to this repository and deleted; "
-                                             "a filename cannot be reused. Upload a new version instead.")
-                version = self._lock_and_bump(s, repo.id, actor, f"add {key}")
+                if live is None and rows and not allow_overwrite:
+                    raise FileWasDeleted(f"File '{key}' was previously uploaded to this repository and deleted; "
+                                         "a filename cannot be reused. Upload a new version instead.")
+                version = s.execute(update(Repository.__table__).where(Repository.id == repo.id)
+                                    .values(version=Repository.version + 1).returning(Repository.version)).scalar()
+                if version is None:
+                    raise NotFound("the repository was deleted")
+                s.execute(insert(RepositoryVersion.__table__).values(repository_id=repo.id, number=version, actor=actor,
+                                                                     summary=f"add {key}", created_at=utcnow()))
                 if live is not None:
-                    live[0].version_removed = version
-                    s.flush()
-                artifact = self._upsert_artifact(s, new, actor)
-                row = RepositoryContent(repository_id=repo.id, artifact_id=artifact.id, key=key, name=new.name,
-                                        version_added=version)
-                s.add(row)
-                s.flush()
+                    s.execute(update(rc).where(rc.c.id == live.id).values(version_removed=version))
+                artifact_id = self._upsert_artifact(s, new, actor, postgres)
+                now = utcnow()
+                s.execute(insert(rc).values(repository_id=repo.id, artifact_id=artifact_id, key=key, name=new.name,
+                                            version_added=version, yanked=False, added_at=now))
                 audit.record(s, audit_tag, actor=actor, repository=repo.name, subject=key, remote_addr=remote_addr,
                              sha256=new.blob.sha256, size=new.blob.size, name=new.name, version=new.version, origin=new.origin)
-                return AddResult(True, version, self._live_file(row, artifact))
+                meta_sha = new.metadata_blob.sha256 if new.metadata_blob else None
+                return AddResult(True, version, LiveFile(artifact_id, new.name, new.version, new.filename, new.blob.sha256,
+                                                         new.blob.size, new.kind, new.meta or {}, meta_sha, False, None,
+                                                         now, actor))
         except IntegrityError:
             # a concurrent upload of the same key won the race (unique live-key index)
             raise FileExists(f"File already exists ('{key}'): another upload of it completed first.")
 
-    def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str) -> Artifact:
+    def _live_file_by_id(self, s: Session, content_id: int) -> LiveFile:
+        row = s.execute(select(*_LIVE_COLUMNS).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+                        .where(RepositoryContent.id == content_id)).one()
+        return LiveFile(*row)
+
+    def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str, postgres: bool) -> int:
         # Blob and Artifact rows are shared across repositories, whose writers are not serialised with each other:
         # INSERT ... ON CONFLICT DO NOTHING lets concurrent uploads of one file to several repositories all succeed.
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        ins = pg_insert if postgres else sqlite_insert
         for ref in filter(None, (new.blob, new.metadata_blob)):
-            if s.get(Blob, ref.sha256) is None:
-                s.execute(insert(Blob).values(sha256=ref.sha256, size=ref.size).on_conflict_do_nothing())
-        where = (Artifact.format == new.format, Artifact.filename == new.filename, Artifact.sha256 == new.blob.sha256)
-        art = s.scalar(select(Artifact).where(*where))
-        if art is None:
-            s.execute(insert(Artifact).values(
-                format=new.format, name=new.name, version=new.version, filename=new.filename,
-                sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
-                metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
-                origin=new.origin, uploaded_by=actor).on_conflict_do_nothing())
-            art = s.scalar(select(Artifact).where(*where))
-            assert art is not None
-        return art
+            s.execute(ins(Blob.__table__).values(sha256=ref.sha256, size=ref.size, created_at=utcnow())
+                      .on_conflict_do_nothing())
+        art_t = Artifact.__table__
+        where = (art_t.c.format == new.format, art_t.c.filename == new.filename, art_t.c.sha256 == new.blob.sha256)
+        art_id = s.execute(ins(art_t).values(
+            format=new.format, name=new.name, version=new.version, filename=new.filename,
+            sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
+            metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
+            origin=new.origin, uploaded_by=actor, created_at=utcnow()).on_conflict_do_nothing()
+            .returning(art_t.c.id)).scalar()
+        if art_id is None:  # it existed (the same file in another repository, or uploaded before)
+            art_id = s.execute(select(art_t.c.id).where(*where)).scalar_one()
+        return int(art_id)
 
     def remove(self, repo: RepoInfo, *, keys: Sequence[str] | None = None, name: str | None = None,
                version: str | None = None, actor: str, remote_addr: str | None = None,
