@@ -19,6 +19,7 @@ class AuditTag(StrEnum):
     REPOSITORY_DELETE = "repository:delete"
     FILE_UPLOAD = "repository:file:upload"
     FILE_DELETE = "repository:file:delete"
+    FILE_CACHE = "repository:file:proxy-fetch"
     FILE_YANK = "repository:file:yank"
     FILE_UNYANK = "repository:file:unyank"
     RELEASE_DELETE = "repository:release:delete"

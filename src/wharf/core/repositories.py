@@ -44,10 +44,12 @@ class RepositoryService:
         self._plugins = plugins
         self._signal = signal
         self._cache: dict[str, RepoInfo] | None = None
+        self._flat: dict[str, list[RepoInfo]] = {}
 
     # -- lookups (hot path) ---------------------------------------------------------------------------------
     def invalidate(self) -> None:
         self._cache = None
+        self._flat = {}
 
     def get(self, name: str) -> RepoInfo | None:
         cache = self._cache
@@ -143,8 +145,15 @@ class RepositoryService:
         return out
 
     def flatten(self, repo: RepoInfo, _seen: set[str] | None = None) -> list[RepoInfo]:
-        """A group's effective members in order: nested groups expanded, each repository once."""
-        seen = _seen if _seen is not None else {repo.name}
+        """A group's effective members in order: nested groups expanded, each repository once (memoised until the
+        next configuration change)."""
+        if _seen is None:
+            hit = self._flat.get(repo.name)
+            if hit is None:
+                self.get(repo.name)  # (re)load the cache first, so an invalidation cannot race the memo
+                hit = self._flat[repo.name] = self.flatten(repo, {repo.name})
+            return hit
+        seen = _seen
         out: list[RepoInfo] = []
         for m in repo.config.get("members", []):
             info = self.get(m)

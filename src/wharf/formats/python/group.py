@@ -32,6 +32,7 @@ class PythonGroup:
         self.core = core
         self.proxy = proxy
         self.serve_page = serve_page
+        self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
 
     async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         if subpath.startswith("simple/") and subpath != "simple/":
@@ -60,8 +61,9 @@ class PythonGroup:
         """For each effective member: its page (or None), and whether it is used or hidden and why."""
         members = self.core.members(group)
         out: list[dict[str, Any]] = []
-        hosted_with_name = [m.name for m in members if m.kind == "hosted"
-                            and self.core.pages.read(m.name, project_key(name)) is not None]
+        key = project_key(name)
+        local = {m.name: self.core.pages.read(m.name, key) for m in members if m.kind != "proxy"}
+        hosted_with_name = [m.name for m in members if m.kind == "hosted" and local[m.name] is not None]
         reserved = self._reserved(group, name)
         guard = group.config.get("guard", True)
         for m in members:
@@ -82,7 +84,7 @@ class PythonGroup:
                     item["error"] = exc
                     continue
             else:
-                item["page"] = self.core.pages.read(m.name, project_key(name))
+                item["page"] = local[m.name]
             if item["page"] is None:
                 item["reason"] = item["reason"] or "does not have this project"
             else:
@@ -97,10 +99,16 @@ class PythonGroup:
             if errors:
                 raise errors[0]
             return None, plan
-        sig = hashlib.sha256(json.dumps([[p["member"], p["page"].variants["json"][0].decode()] for p in used])
-                             .encode()).hexdigest()
+        parts = tuple((p["member"], p["page"].variants["json"][0]) for p in used)
         key = project_key(name)
         cached = self.core.pages.read(group.name, key)
+        memo = self._sigs.get((group.name, name))
+        if cached is not None and memo is not None and memo[0] == parts and cached.meta.get("sig") == memo[1]:
+            return cached, plan  # the members' pages are the ones this merge was made from
+        sig = hashlib.sha256(json.dumps([[m, etag.decode()] for m, etag in parts]).encode()).hexdigest()
+        if len(self._sigs) > 10_000:
+            self._sigs.clear()
+        self._sigs[(group.name, name)] = (parts, sig)
         if cached is not None and cached.meta.get("sig") == sig:
             return cached, plan
         files: list[dict[str, Any]] = []

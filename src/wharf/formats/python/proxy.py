@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from ...asgi import HTTPError, Receive, Scope, Send, send_file, send_redirect
+from ...core.audit import AuditTag
 from ...core.content import NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import ROOT_KEY, canonical_or_none, ensure_root, project_key, render_entries
+from .index import ROOT_KEY, canonical_or_none, ensure_root, link_files, project_key, render_entries
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -215,10 +216,6 @@ class PythonProxy:
                 raise UpstreamError(f"upstream {up.base} sent {filename} with sha256 {writer.digests()['sha256']}, "
                                     f"but its index says {sha}; nothing was cached")
             up.succeeded()
-            tmp = writer.temp_path()
-            info = await anyio.to_thread.run_sync(_try_parse, str(tmp), filename)
-            ref = await anyio.to_thread.run_sync(writer.commit)
-            await anyio.to_thread.run_sync(self._record, repo, name, filename, ref.sha256, info, url)
         except BaseException as exc:
             writer.abort()
             if started and isinstance(exc, (UpstreamError, HTTPError)):
@@ -227,9 +224,22 @@ class PythonProxy:
                                                                       "error": str(exc)}})
                 return
             raise
-        if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head else pending})
+        try:
+            if not started:
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+            # the bytes are verified: the client gets them first, then they are stored (one thread hop)
+            await send({"type": "http.response.body", "body": b"" if head else pending})
+        finally:
+            try:
+                await anyio.to_thread.run_sync(self._store, repo, name, filename, writer, url)
+            except Exception:
+                writer.abort()
+                log.exception("could not cache a proxied file", extra={"fields": {"repository": repo.name, "file": filename}})
+
+    def _store(self, repo: RepoInfo, name: str, filename: str, writer: Any, url: str) -> None:
+        info = _try_parse(str(writer.temp_path()), filename)
+        ref = writer.commit()
+        self._record(repo, name, filename, ref.sha256, info, url)
 
     def _record(self, repo: RepoInfo, name: str, filename: str, sha: str, info: "parse.PythonArtifact | None", origin: str) -> None:
         """Record a fetched file like an upload (with its origin), then make it downloadable here."""
@@ -248,10 +258,17 @@ class PythonProxy:
         new = NewArtifact(format="python", name=pname, version=version, filename=filename, blob=BlobRef(sha, size, {"sha256": sha}),
                           kind=kind, meta=meta, metadata_blob=meta_ref, origin=origin)
         try:
-            self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}", allow_overwrite=True)
+            result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                           allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
         except FileExists:  # pragma: no cover - allow_overwrite makes this unreachable
-            pass
-        self.core.publish(repo, {pname})
+            return
+        # no re-render: a proxy's project pages mirror the upstream; the file becomes downloadable here, and the
+        # root list (what this proxy holds) is re-rendered on its next request if the project is new here
+        link_files(self.core, repo, [result.file])
+        if result.created:
+            if self.core.content.last_change(repo.id, pname, result.version) < 0:
+                self.core.pages.mark_stale(repo.name, ROOT_KEY, result.version)
+            self.core.mark_published(repo.name, result.version)
 
     async def _fetch_metadata(self, repo: RepoInfo, sha: str, filename: str, src: list[Any], scope: Scope, send: Send) -> None:
         expected = src[2]
