@@ -53,6 +53,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import types
@@ -341,6 +342,7 @@ class Bench:
                 cpu = bu.cpu_seconds(tree) - c0
                 s1 = _sys_cpu()
                 if r.get("requests"):
+                    r["bytes_per_req"] = round(r.get("bytes", 0) / r["requests"], 1)
                     r["cpu_ms_per_req"] = round(cpu * 1000 / r["requests"], 4)
                     r["server_cpu_pct"] = round(100 * cpu / max(r["duration_s"], 1e-9), 1)
                 r["system_busy"] = round(1 - (s1[1] - s0[1]) / (s1[0] - s0[0]), 3) if s1[0] > s0[0] else None
@@ -352,7 +354,8 @@ class Bench:
                 if r.get("status_4xx_5xx") or r.get("errors"):
                     self.note(f"pages r{rnd} {k}: {r.get('status_4xx_5xx')} non-2xx, errors {r.get('errors')}")
         for k in order:
-            per[k]["median"] = _medians(per[k]["runs"], ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "server_cpu_pct"))
+            per[k]["median"] = _medians(per[k]["runs"], ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "server_cpu_pct",
+                                                         "bytes_per_req"))
         age = time.time() - warmed_at
         self.res["setup"]["page_stage_s_after_warmup"] = round(age, 1)
         if age > 600:
@@ -580,6 +583,7 @@ class Bench:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "argv": sys.argv, "machine": bu.machine_info(),
             "loadavg_start": bu.loadavg(), "params": {k: v for k, v in vars(a).items()},
             "engine": a.engine, "corpus": {k: self.man[k] for k in ("seed", "n_projects", "n_versions", "n_files")},
+            "git": _git_info(),
         })
         try:
             self.start_upstream()
@@ -614,6 +618,19 @@ class Bench:
 
 
 # ---------------------------------------------------------------------- rendering
+def _git_info() -> dict:
+    """Commit and uncommitted source files of the Wharf tree measured (an editable install runs the working tree)."""
+    def git(*args):
+        try:
+            r = subprocess.run(["git", "-C", wb.repo_root(), *args], capture_output=True, text=True, timeout=10)
+            return r.stdout.strip() if r.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+    dirty = git("status", "--porcelain", "--", "src")
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "src_uncommitted": [ln[3:] for ln in dirty.splitlines()] if dirty else []}
+
+
 def _sys_cpu():
     with open("/proc/stat") as f:
         vals = [int(x) for x in f.readline().split()[1:]]
@@ -644,6 +661,9 @@ def render(res: dict) -> tuple[str, str]:
             f"{meta.get('corpus', {}).get('n_versions')} versions; engine={meta.get('params', {}).get('engine')}, "
             f"c={meta.get('params', {}).get('concurrency')}, {meta.get('params', {}).get('duration')} s per run, "
             f"{meta.get('params', {}).get('rounds')} rounds (pip: {meta.get('params', {}).get('pip_rounds')})")
+    g = meta.get("git") or {}
+    if g.get("commit"):
+        head += f"; wharf {g['commit']}" + (f" + uncommitted {', '.join(g['src_uncommitted'])}" if g.get("src_uncommitted") else "")
     lines_t += [head, ""]
     lines_m += ["## Wharf proxy / group benchmark", "", head, ""]
     # pages
@@ -655,8 +675,9 @@ def render(res: dict) -> tuple[str, str]:
         rps = md.get("rps")
         rows.append([k, pg[k].get("example", ""), _f(rps), _f(rps / hosted, 3) + "x" if (rps and hosted) else "-",
                      _f(md.get("p50_ms"), 3), _f(md.get("p99_ms"), 3), _f(md.get("cpu_ms_per_req"), 3),
+                     _f(md.get("bytes_per_req"), 4),
                      " / ".join(_f(r.get("rps")) for r in pg[k]["runs"])])
-    ph = ["target", "path", "req/s", "vs hosted", "p50 ms", "p99 ms", "server CPU ms/req", "rounds req/s"]
+    ph = ["target", "path", "req/s", "vs hosted", "p50 ms", "p99 ms", "server CPU ms/req", "bytes/resp", "rounds req/s"]
     lines_t += ["warm /simple/<project>/ (median of rounds)", _table_text(ph, rows), ""]
     lines_m += ["### Warm `/simple/<project>/` (wrk, medians)", "", _table_md(ph, rows), ""]
     cr = (res.get("setup") or {}).get("crawls") or {}

@@ -26,7 +26,7 @@ from typing import Any
 __all__ = ["Page", "PageStore"]
 
 _KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._/~-]*$")
-_MAX_CACHED = 4096
+_CACHE_BYTES = 24 * 1024 * 1024  # parsed pages kept per process (least recently used go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,7 @@ class PageStore:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], Page]] = OrderedDict()
+        self._cached_bytes = 0
 
     # -- pages ----------------------------------------------------------------------------------------------
     def _page_path(self, repo: str, key: str) -> str:
@@ -120,6 +121,7 @@ class PageStore:
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
         hit = self._cache.get(path)
         if hit is not None and hit[0] == sig:
+            self._cache.move_to_end(path)
             return hit[1]
         try:
             with open(path, "rb") as fh:
@@ -130,9 +132,14 @@ class PageStore:
         meta = json.loads(head)
         page = Page(meta["v"], {k: (v[2].encode(), body[v[0]:v[0] + v[1]]) for k, v in meta["variants"].items()},
                     meta.get("meta") or {})
+        old = self._cache.pop(path, None)
+        if old is not None:
+            self._cached_bytes -= old[0][2]
         self._cache[path] = (sig, page)
-        if len(self._cache) > _MAX_CACHED:
-            self._cache.popitem(last=False)
+        self._cached_bytes += st.st_size
+        while self._cached_bytes > _CACHE_BYTES and len(self._cache) > 1:
+            _p, (evicted_sig, _page) = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted_sig[2]
         return page
 
     @staticmethod
@@ -192,6 +199,7 @@ class PageStore:
     def drop_repository(self, repo: str) -> None:
         shutil.rmtree(self.root / _check(repo), ignore_errors=True)
         self._cache.clear()
+        self._cached_bytes = 0
 
 
 class _FileLock:

@@ -66,3 +66,19 @@ def test_stale_marks_are_cleared_by_a_render_that_caught_up(tmp_path):
     assert pages.stale_version("dev", "simple/~root") == 5
     pages.write("dev", "simple/~root", 5, {"html": b"c"})
     assert pages.stale_version("dev", "simple/~root") is None
+
+
+def test_page_cache_is_lru_within_its_byte_budget(tmp_path, monkeypatch):
+    from wharf.core import pages as pages_mod
+    monkeypatch.setattr(pages_mod, "_CACHE_BYTES", 3 * 1100)
+    store = PageStore(tmp_path)
+    for i in range(3):
+        store.write("dev", f"simple/p{i}", 1, {"html": b"x" * 1000})
+    hot = store.read("dev", "simple/p0")
+    store.read("dev", "simple/p1")
+    store.read("dev", "simple/p2")
+    store.read("dev", "simple/p0")  # p0 is the most recently used now
+    store.write("dev", "simple/p3", 1, {"html": b"y" * 1000})
+    store.read("dev", "simple/p3")  # over budget: the least recently used (p1) goes, not p0
+    assert store.read("dev", "simple/p0") is hot
+    assert store._cached_bytes <= 3 * 1100
