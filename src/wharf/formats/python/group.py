@@ -18,7 +18,7 @@ from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import canonical_or_none, project_key, render_entries
+from .index import canonical_or_none, project_key, render_entries, send_published
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -158,15 +158,8 @@ class PythonGroup:
             raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
         if member.kind == "proxy":
             return await self.proxy.serve_file(member, sha, filename, scope, send)
-        from ...asgi import send_file
-
-        found = self.core.pages.file_path(member.name, sha, filename)
-        if found is None:
+        if not await send_published(self.core, member.name, sha, filename, scope, send):
             raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
-        path, st = found
-        meta = filename.endswith(".metadata")
-        await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
-                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
 
     async def explain(self, group: RepoInfo, name: str) -> dict[str, Any]:
         name = canonicalize_name(name)

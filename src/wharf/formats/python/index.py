@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
 __all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
-           "project_key", "version_key", "link_files", "append_file", "ensure_root"]
+           "project_key", "version_key", "link_files", "append_file", "ensure_root", "send_published"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
@@ -205,6 +205,20 @@ def ensure_root(core: "Core", repo: RepoInfo) -> "Page":
 
 
 _INDEX_KEYS = ("requires_python",)
+
+
+async def send_published(core: "Core", repo_name: str, sha: str, filename: str, scope: Any, send: Any) -> bool:
+    """Send a file published in a repository (a package file or its ``.metadata``); False if it is not there."""
+    from ...asgi import send_file
+
+    found = core.pages.file_path(repo_name, sha, filename)
+    if found is None:
+        return False
+    path, st = found
+    meta = filename.endswith(".metadata")
+    await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
+                    etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
+    return True
 
 
 def link_files(core: "Core", repo: RepoInfo, files: Iterable[LiveFile]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from ...asgi import HTTPError, Receive, Scope, Send, send_file, send_redirect
+from ...asgi import HTTPError, Receive, Scope, Send, send_redirect
 from ...core.audit import AuditTag
 from ...core.content import NewArtifact
 from ...core.errors import FileExists
@@ -16,7 +16,7 @@ from ...core.interfaces import RepoInfo, RequestContext
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import ROOT_KEY, canonical_or_none, ensure_root, link_files, project_key, render_entries
+from .index import ROOT_KEY, canonical_or_none, ensure_root, link_files, project_key, render_entries, send_published
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -140,14 +140,8 @@ class PythonProxy:
 
     # -- files ------------------------------------------------------------------------------------------------
     async def serve_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
-        found = self.core.pages.file_path(repo.name, sha, filename)
-        if found is None:
+        if not await send_published(self.core, repo.name, sha, filename, scope, send):
             await self.fetch_file(repo, sha, filename, scope, send)
-            return
-        path, st = found
-        meta = filename.endswith(".metadata")
-        await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
-                        etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
 
     def _source(self, repo: RepoInfo, sha: str, filename: str) -> tuple[str, list[Any]]:
         base = filename.removesuffix(".metadata")

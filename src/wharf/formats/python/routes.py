@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from packaging.utils import canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_file, send_json, send_redirect, etag_matches
+from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_json, send_redirect, etag_matches
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RepoInfo, RequestContext
 from ...multipart import read_multipart
 from ...storage import BlobTooLarge
 from . import parse
-from .index import ROOT_KEY, append_file, ensure_root, link_files, project_json_api, project_key
+from .index import ROOT_KEY, append_file, ensure_root, link_files, project_json_api, project_key, send_published
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.pages import Page
@@ -166,15 +166,8 @@ class PythonRoutes:
     # -- downloads (hot path) ----------------------------------------------------------------------------
     async def download(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
         sha, _, filename = rest.partition("/")
-        found = self.core.pages.file_path(ctx.repo.name, sha, filename)
-        if found is None:
+        if not await send_published(self.core, ctx.repo.name, sha, filename, scope, send):
             raise HTTPError(404, f"file not found in repository '{ctx.repo.name}': {filename}")
-        path, st = found
-        if filename.endswith(".metadata"):
-            ctype, etag = b"text/plain; charset=utf-8", b'"%s.metadata"' % sha.encode()
-        else:
-            ctype, etag = b"application/octet-stream", b'"%s"' % sha.encode()
-        await send_file(scope, send, path, content_type=ctype, etag=etag, stat=st)
 
     # -- JSON API ------------------------------------------------------------------------------------------
     async def json_api(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
