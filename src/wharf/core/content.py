@@ -287,7 +287,11 @@ class ContentService:
             return s.scalar(q)
 
     def forget_blob_if_unreferenced(self, blobs: Any, sha256: str) -> None:
-        """Delete a just-written blob that no row references (a rejected upload must leave nothing behind)."""
+        """Delete a just-written blob that no row references (a rejected upload must leave nothing behind).
+
+        Known narrow race: another repository's upload of the very same bytes that found the blob already stored
+        and has not yet recorded it could lose it here. Closing it needs a per-blob lock shared by both paths
+        (an advisory lock on PostgreSQL); until then ``wharf check`` reports such a row as a missing blob."""
         with self._sessions.begin() as s:
             if s.get(Blob, sha256) is None:
                 blobs.delete(sha256)
