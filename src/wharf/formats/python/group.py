@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send, send_redirect
-from ...core.interfaces import RepoInfo, RequestContext
+from ...asgi import HTTPError, Scope, Send
+from ...core.interfaces import RepoInfo
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import canonical_or_none, project_key, render_entries, send_published
+from .index import project_key, render_entries, root_page, send_published
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -28,30 +28,10 @@ __all__ = ["PythonGroup"]
 
 
 class PythonGroup:
-    def __init__(self, core: "Core", proxy: "PythonProxy", serve_page: Any):
+    def __init__(self, core: "Core", proxy: "PythonProxy"):
         self.core = core
         self.proxy = proxy
-        self.serve_page = serve_page
         self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
-
-    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
-        if subpath.startswith("simple/") and subpath != "simple/":
-            name, slash, tail = subpath[7:].partition("/")
-            canonical = canonical_or_none(name)
-            if tail or canonical is None:
-                raise HTTPError(404, f"not found in group repository '{ctx.repo.name}': /{subpath}")
-            if canonical != name or not slash:  # one URL (and one cached page) per project
-                return await send_redirect(send, f"/{ctx.repo.name}/simple/{canonical}/")
-            page, _plan = await self.merged(ctx.repo, name)
-            if page is None:
-                raise HTTPError(404, f"project '{name}' not found in group '{ctx.repo.name}'")
-            return await self.serve_page(scope, send, page)
-        if subpath == "simple/":
-            return await self.serve_page(scope, send, await self.root(ctx.repo))
-        if subpath.startswith("files/"):
-            sha, _, filename = subpath[6:].partition("/")
-            return await self.serve_file(ctx, sha, filename, scope, send)
-        raise HTTPError(404, f"not found in group repository '{ctx.repo.name}': /{subpath}")
 
     # -- resolution -------------------------------------------------------------------------------------------
     def _reserved(self, group: RepoInfo, name: str) -> str | None:
@@ -128,7 +108,7 @@ class PythonGroup:
 
     async def root(self, group: RepoInfo) -> Page:
         members = self.core.members(group)
-        roots = [(m.name, await self.proxy.root(m)) for m in members]
+        roots = [(m.name, await root_page(self.core, m)) for m in members]
         sig = hashlib.sha256(json.dumps([[n, p.variants["json"][0].decode() if p else None] for n, p in roots]).encode()).hexdigest()
         cached = self.core.pages.read(group.name, "simple/~root")
         if cached is not None and cached.meta.get("sig") == sig:
@@ -144,22 +124,22 @@ class PythonGroup:
         assert page is not None
         return page
 
-    async def serve_file(self, ctx: RequestContext, sha: str, filename: str, scope: Scope, send: Send) -> None:
+    async def serve_file(self, group: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
         """A download through the group comes from the member whose listing the group served."""
         base = filename.removesuffix(".metadata")
         try:
             name = parse.parse_filename(base)[0]
         except parse.InvalidArtifact:
             raise HTTPError(404, f"not a Python package filename: {filename}")
-        page, _plan = await self.merged(ctx.repo, name)
+        page, _plan = await self.merged(group, name)
         member_name = (page.meta.get("sources") or {}).get(base) if page is not None else None
         member = self.core.repos.get(member_name) if member_name else None
         if member is None:
-            raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
+            raise HTTPError(404, f"file not found in group '{group.name}': {filename}")
         if member.kind == "proxy":
             return await self.proxy.serve_file(member, sha, filename, scope, send)
         if not await send_published(self.core, member.name, sha, filename, scope, send):
-            raise HTTPError(404, f"file not found in group '{ctx.repo.name}': {filename}")
+            raise HTTPError(404, f"file not found in group '{group.name}': {filename}")
 
     async def explain(self, group: RepoInfo, name: str) -> dict[str, Any]:
         name = canonicalize_name(name)

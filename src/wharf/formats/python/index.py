@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
 __all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "render_root", "file_entry", "project_json_api", "ROOT_KEY",
-           "project_key", "version_key", "link_files", "append_file", "ensure_root", "send_published"]
+           "project_key", "version_key", "link_files", "append_file", "ensure_root", "root_page", "send_published"]
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
@@ -190,6 +190,18 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         # the root list changes only when a project appears or disappears, and with 100,000 projects it is big:
         # mark it stale; the next request for it renders it once (ensure_root), however many uploads came between
         core.pages.mark_stale(repo.name, ROOT_KEY, version)
+
+
+async def root_page(core: "Core", repo: RepoInfo) -> "Page":
+    """The root list of a hosted or proxy repository, rendered first (once, single-flight) if a change marked it
+    stale."""
+    page = core.pages.read(repo.name, ROOT_KEY)
+    if page is not None and core.pages.stale_version(repo.name, ROOT_KEY) is None:
+        return page
+    import anyio.to_thread
+
+    async with core.flights.flight(f"root:{repo.name}"):
+        return await anyio.to_thread.run_sync(ensure_root, core, repo)
 
 
 def ensure_root(core: "Core", repo: RepoInfo) -> "Page":

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from ...asgi import HTTPError, Receive, Scope, Send, send_redirect
+from ...asgi import HTTPError, Scope, Send
 from ...core.audit import AuditTag
 from ...core.content import NewArtifact
 from ...core.errors import FileExists
-from ...core.interfaces import RepoInfo, RequestContext
+from ...core.interfaces import RepoInfo
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
 from . import parse
-from .index import ROOT_KEY, canonical_or_none, ensure_root, link_files, project_key, render_entries, send_published
+from .index import ROOT_KEY, canonical_or_none, link_files, project_key, render_entries, send_published
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,38 +32,10 @@ def _local_url(sha: str, filename: str) -> str:
 
 
 class PythonProxy:
-    def __init__(self, core: "Core", serve_page: Any):
+    def __init__(self, core: "Core"):
         self.core = core
-        self.serve_page = serve_page  # PythonRoutes.serve_page: negotiation, ETag, 304
-
-    async def handle(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
-        """Routes of a proxy repository that differ from a hosted one (the caller checked read access)."""
-        if subpath.startswith("simple/") and subpath != "simple/":
-            name, slash, tail = subpath[7:].partition("/")
-            canonical = canonical_or_none(name)
-            if tail or canonical is None:
-                raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
-            if canonical != name or not slash:  # like hosted repositories: one URL per project (and cache entry)
-                return await send_redirect(send, f"/{ctx.repo.name}/simple/{canonical}/")
-            page = await self.ensure_page(ctx.repo, name)
-            if page is None:
-                raise HTTPError(404, f"project '{name}' not found in repository '{ctx.repo.name}' "
-                                     f"nor on its upstream {ctx.repo.config['upstream']['url']}")
-            return await self.serve_page(scope, send, page)
-        if subpath.startswith("files/"):
-            sha, _, filename = subpath[6:].partition("/")
-            return await self.serve_file(ctx.repo, sha, filename, scope, send)
-        raise HTTPError(404, f"not found in proxy repository '{ctx.repo.name}': /{subpath}")
 
     # -- index pages ------------------------------------------------------------------------------------------
-    async def root(self, repo: RepoInfo) -> Page:
-        """The root list of any member repository (what it holds locally), rendered first if stale."""
-        page = self.core.pages.read(repo.name, ROOT_KEY)
-        if page is not None and self.core.pages.stale_version(repo.name, ROOT_KEY) is None:
-            return page
-        async with self.core.flights.flight(f"root:{repo.name}"):
-            return await anyio.to_thread.run_sync(ensure_root, self.core, repo)
-
     async def ensure_page(self, repo: RepoInfo, name: str, *, allow_stale: bool = False) -> Page | None:
         """The project page, fetched or re-validated upstream when missing or older than the TTL.
         None when the upstream does not have the project. Upstream failures serve the stale page if there is one."""

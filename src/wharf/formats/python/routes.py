@@ -11,11 +11,12 @@ from packaging.utils import canonicalize_name
 from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_json, send_redirect, etag_matches
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists
-from ...core.interfaces import RepoInfo, RequestContext
+from ...core.interfaces import RequestContext
 from ...multipart import read_multipart
 from ...storage import BlobTooLarge
 from . import parse
-from .index import ROOT_KEY, append_file, ensure_root, link_files, project_json_api, project_key, send_published
+from .index import (append_file, canonical_or_none, link_files, project_json_api, project_key, root_page,
+                    send_published)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.pages import Page
@@ -79,8 +80,8 @@ class PythonRoutes:
         from .proxy import PythonProxy
 
         self.core = core
-        self.proxy = PythonProxy(core, self.serve_page)
-        self.group = PythonGroup(core, self.proxy, self.serve_page)
+        self.proxy = PythonProxy(core)
+        self.group = PythonGroup(core, self.proxy)
 
     async def __call__(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         method = scope["method"]
@@ -88,12 +89,12 @@ class PythonRoutes:
         if kind != "hosted":
             if subpath in ("legacy", "legacy/"):
                 return await self._upload_to_default_member(ctx, scope, receive, send)
-            if (subpath.startswith("simple/") and subpath != "simple/") or subpath.startswith("files/") or (
-                    kind == "group" and subpath == "simple/"):
+            if subpath.startswith("files/"):
                 ctx.require("read")
                 self._only(method, ("GET", "HEAD"))
+                sha, _, filename = subpath[6:].partition("/")
                 handler = self.proxy if kind == "proxy" else self.group
-                return await handler.handle(ctx, scope, receive, send, subpath)
+                return await handler.serve_file(ctx.repo, sha, filename, scope, send)
         if subpath.startswith("simple"):
             ctx.require("read")
             self._only(method, ("GET", "HEAD"))
@@ -122,31 +123,30 @@ class PythonRoutes:
 
     # -- simple index (hot path) -------------------------------------------------------------------------
     async def simple(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
-        repo = ctx.repo.name
+        """The simple index of any kind of repository: one URL per project (PEP 503 name), pages by kind."""
+        repo = ctx.repo
         if rest == "":
-            return await send_redirect(send, f"/{repo}/simple/")
+            return await send_redirect(send, f"/{repo.name}/simple/")
         if rest == "/":
-            page = self.core.pages.read(repo, ROOT_KEY)
-            if page is None or self.core.pages.stale_version(repo, ROOT_KEY) is not None:
-                page = await self.root_page(ctx.repo)
+            page = await (self.group.root(repo) if repo.kind == "group" else root_page(self.core, repo))
             return await self.serve_page(scope, send, page)
+        name, slash, tail = rest[1:].partition("/")
+        canonical = canonical_or_none(name)
+        if tail or canonical is None:
+            raise HTTPError(404, f"not found in repository '{repo.name}': /simple{rest}")
+        if canonical != name or not slash:
+            return await send_redirect(send, f"/{repo.name}/simple/{canonical}/")
+        if repo.kind == "proxy":
+            page = await self.proxy.ensure_page(repo, name)
+            where = f" nor on its upstream {repo.config['upstream']['url']}"
+        elif repo.kind == "group":
+            page, _plan = await self.group.merged(repo, name)
+            where = ""
         else:
-            raw = rest[1:]
-            name, slash, tail = raw.partition("/")
-            if tail or not name:
-                raise HTTPError(404, f"not found: /{repo}/simple{rest}")
-            canonical = canonicalize_name(name)
-            if canonical != name or not slash:
-                return await send_redirect(send, f"/{repo}/simple/{canonical}/")
-            key = project_key(canonical)
-        page = self.core.pages.read(repo, key)
+            page, where = self.core.pages.read(repo.name, project_key(name)), ""
         if page is None:
-            raise HTTPError(404, f"project '{key[7:]}' not found in repository '{repo}'")
+            raise HTTPError(404, f"project '{name}' not found in repository '{repo.name}'{where}")
         await self.serve_page(scope, send, page)
-
-    async def root_page(self, repo: "RepoInfo") -> "Page":
-        async with self.core.flights.flight(f"root:{repo.name}"):
-            return await anyio.to_thread.run_sync(ensure_root, self.core, repo)
 
     async def serve_page(self, scope: Scope, send: Send, page: "Page") -> None:
         """An index page in the negotiated representation, with ETag/304 and Vary."""
