@@ -133,8 +133,7 @@ def list_packages(name: str, core: CoreDep, caller: CallerDep) -> list[str]:
 
 
 def _normalize(core: Any, repo: RepoInfo, package: str) -> str:
-    norm = getattr(core.plugin(repo), "normalize_name", None)
-    return norm(package) if norm else package
+    return core.plugin(repo).normalize_name(package)
 
 
 @router.get("/repositories/{name}/packages/{package}", response_model=PackageOut)

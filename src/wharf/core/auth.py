@@ -161,6 +161,7 @@ class TokenService:
         self.clear_cache()
         return tok
 
-    def count(self) -> int:
+    def any(self) -> bool:
+        """Whether any token was ever created (the first start creates the admin token)."""
         with self._sessions() as s:
-            return len(list(s.scalars(select(Token.id).limit(1))))
+            return s.scalar(select(Token.id).limit(1)) is not None

@@ -232,9 +232,8 @@ class ContentService:
         """Files alive in a repository (version). With ``meta_keys`` only those keys of ``meta`` are read (index
         rendering needs a few small fields, not every file's whole metadata and description)."""
         columns: list[Any] = list(_LIVE_COLUMNS)
-        if meta_keys is not None:
-            columns[7] = Artifact.id  # placeholder; the keys are selected below
-            columns.extend(Artifact.meta[k].as_string() for k in meta_keys)
+        if meta_keys is not None:  # the meta column's place holds just those keys, read in SQL
+            columns[7:8] = [Artifact.meta[k].as_string() for k in meta_keys]
         q = (select(*columns).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
              .where(RepositoryContent.repository_id == repo_id, _alive(at_version)))
         if name is not None:
@@ -244,8 +243,8 @@ class ContentService:
             rows = s.execute(q).all()
         if meta_keys is None:
             return [LiveFile(*r) for r in rows]
-        n = len(_LIVE_COLUMNS)
-        return [LiveFile(*r[:7], dict(zip(meta_keys, r[n:])), *r[8:n]) for r in rows]
+        k = len(meta_keys)
+        return [LiveFile(*r[:7], dict(zip(meta_keys, r[7:7 + k])), *r[7 + k:]) for r in rows]
 
     def last_change(self, repo_id: int, name: str, before: int) -> int:
         """The newest repository version before ``before`` that added or removed a file of ``name`` (-1: none)."""
@@ -263,12 +262,6 @@ class ContentService:
              .group_by(RepositoryContent.name).order_by(RepositoryContent.name))
         with self._sessions() as s:
             return list(s.scalars(q))
-
-    def has_name(self, repo_id: int, name: str) -> bool:
-        q = select(RepositoryContent.id).where(RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
-                                               RepositoryContent.version_removed.is_(None)).limit(1)
-        with self._sessions() as s:
-            return s.scalar(q) is not None
 
     def counts(self, repo_id: int) -> dict[str, int]:
         with self._sessions() as s:
@@ -296,9 +289,3 @@ class ContentService:
             if s.get(Blob, sha256) is None:
                 blobs.delete(sha256)
 
-    def referenced_blobs(self) -> set[str]:
-        with self._sessions() as s:
-            a = set(s.scalars(select(Artifact.sha256)))
-            b = set(x for x in s.scalars(select(Artifact.metadata_sha256)) if x)
-            c = set(s.scalars(select(Blob.sha256)))
-        return a | b | c

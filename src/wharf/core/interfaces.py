@@ -69,6 +69,9 @@ class FormatPlugin(Protocol):
     name: str
     kinds: frozenset[str]
 
+    def normalize_name(self, name: str) -> str:
+        """The ecosystem's canonical form of a package name (how names are stored and compared)."""
+
     def validate_config(self, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
         """Check and normalise format-specific repository settings; raise InvalidInput."""
 

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any, Collection, Mapping, cast
 
@@ -154,7 +153,7 @@ class Core:
     # -- first start ---------------------------------------------------------------------------------------
     def bootstrap(self) -> str | None:
         """On an empty database, create the admin token (from WHARF_BOOTSTRAP_TOKEN if set). Returns it if created."""
-        if self.tokens.count() > 0:
+        if self.tokens.any():
             return None
         secret = self.settings.bootstrap_token
         _tok, secret = self.tokens.create(name="admin", scopes=[{"repository": "*", "actions": ["admin"]}],
@@ -169,6 +168,3 @@ class Core:
     def close(self) -> None:
         self.engine.dispose()
 
-
-def print_once(secret: str, path: Path) -> None:
-    sys.stderr.write(f"\n  Wharf admin token (shown once, also written to {path}):\n\n    {secret}\n\n")

@@ -79,7 +79,7 @@ def build_web(core: "Core") -> Starlette:
         repo = await run_in_threadpool(visible_repo, request, name)
         if repo is None:
             return Response("no such repository", status_code=404)
-        norm = getattr(core.plugin(repo), "normalize_name", lambda x: x)(pkg)
+        norm = core.plugin(repo).normalize_name(pkg)
         if norm != pkg:
             return RedirectResponse(f"/ui/{repo.name}/{norm}/", status_code=301)
         files = await run_in_threadpool(core.content.files, repo.id, norm)
