@@ -42,6 +42,9 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
     for noisy in ("granian.access",):
         logging.getLogger(noisy).propagate = False
+    # httpx logs every upstream request at INFO: the access log and the proxy's own warnings already tell the story
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def granian_log_config() -> dict[str, Any]:
