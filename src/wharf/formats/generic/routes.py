@@ -23,7 +23,6 @@ from .parse import CHECKSUM_HEADERS, ArtifactPath, InvalidChecksum, InvalidPath,
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
-    from .proxy import GenericProxy
 
 __all__ = ["GenericRoutes", "content_type"]
 
@@ -81,19 +80,13 @@ def _checksum_headers(scope: Scope) -> dict[str, str]:
     return expected
 
 
-def _with_checksums(send: Send, info: dict[str, Any]) -> Send:
-    extra = [(b"x-checksum-sha256", info["sha256"].encode()), (b"x-content-type-options", b"nosniff")]
+def _checksum_response_headers(info: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    out = [(b"x-checksum-sha256", info["sha256"].encode()), (b"x-content-type-options", b"nosniff")]
     if info.get("sha1"):
-        extra.append((b"x-checksum-sha1", info["sha1"].encode()))
+        out.append((b"x-checksum-sha1", info["sha1"].encode()))
     if info.get("md5"):
-        extra.append((b"x-checksum-md5", info["md5"].encode()))
-
-    async def wrapped(message: Any) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *extra]}
-        await send(message)
-
-    return wrapped
+        out.append((b"x-checksum-md5", info["md5"].encode()))
+    return out
 
 
 class GenericRoutes:
@@ -101,7 +94,7 @@ class GenericRoutes:
         from .proxy import GenericProxy
 
         self.core = core
-        self.proxy: "GenericProxy" = GenericProxy(core, self)
+        self.proxy = GenericProxy(core, self)
 
     async def __call__(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
         method = scope["method"]
@@ -165,16 +158,18 @@ class GenericRoutes:
         if info is None:
             return False
         sha = info["sha256"]
-        out = _with_checksums(send, info)
+        extra = _checksum_response_headers(info)
         ctype = content_type(path.filename)
-        if await send_published(self.core, ctx.repo.name, sha, path.filename, scope, out, content_type=ctype):
+        if await send_published(self.core, ctx.repo.name, sha, path.filename, scope, send, content_type=ctype,
+                                headers=extra):
             return True
         # the same bytes under the same file name in two directories share one download link; deleting one path
         # removed the link the other still needs: restore it from the blob store
         if not self.core.blobs.exists(sha):
             raise HTTPError(500, f"the stored bytes of '{path.key}' are missing (run 'wharf check')")
         await anyio.to_thread.run_sync(link_file, self.core, ctx.repo.name, sha, path.filename)
-        return await send_published(self.core, ctx.repo.name, sha, path.filename, scope, out, content_type=ctype)
+        return await send_published(self.core, ctx.repo.name, sha, path.filename, scope, send, content_type=ctype,
+                                    headers=extra)
 
     async def download(self, ctx: RequestContext, path: ArtifactPath, scope: Scope, send: Send) -> None:
         if await self.send_local(ctx, path, scope, send):
@@ -237,8 +232,10 @@ class GenericRoutes:
             "repo": repo.name, "path": "/" + path.key, "created": listing._iso(f.added_at),
             "createdBy": f.uploaded_by, "downloadUri": url, "uri": url, "mimeType": content_type(path.filename).decode(),
             "size": f.size, "checksums": {"sha256": f.sha256, "sha1": f.meta.get("sha1"), "md5": f.meta.get("md5")},
-            "originalChecksums": expected, "version": result.version, "stored": result.created,
+            "originalChecksums": expected, "stored": result.created,
         }
+        if result.created:
+            body["version"] = result.version  # the repository version this upload made
         await send_json(send, 201 if result.created else 200, body, [(b"location", url.encode())])
 
     def _conflicts(self, repo: str, path: ArtifactPath) -> None:
