@@ -105,6 +105,7 @@ def main() -> None:
     seconds = 3 if args.quick else 10
     upload_mb = min(args.upload_mb, 200) if args.quick else args.upload_mb
     work = Path(tempfile.mkdtemp(prefix="wharf-generic-bench-"))
+    os.chmod(work, 0o755)  # nginx workers (nobody when started as root) read the static root
     procs: list[subprocess.Popen] = []
     results: dict[str, object] = {"workers": args.workers}
     try:

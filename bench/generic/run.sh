@@ -4,5 +4,5 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 for tool in wrk nginx curl; do command -v "$tool" >/dev/null || { echo "bench/generic needs $tool (apt-get install -y $tool)" >&2; exit 1; }; done
-mkdir -p "$root/bench/results"
-exec "$root/.venv/bin/python" "$here/bench.py" --json "$root/bench/results/generic-$(date +%Y%m%d-%H%M%S).json" "$@"
+mkdir -p "$here/results"
+exec "$root/.venv/bin/python" "$here/bench.py" --json "$here/results/generic-$(date +%Y%m%d-%H%M%S).json" "$@"
