@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -74,7 +75,7 @@ def test_proxy_caches_and_survives_an_outage(server: Any, upstream: WharfServer,
     assert curl("-r", "10-19", f"{base}/dist/app/1.0/app.tar.gz").body == DATA[10:20]
     assert _upstream_gets(upstream, "/up/dist/app/1.0/app.tar.gz") == before + 1
 
-    # the listing shows what is cached here
+    # the listing shows what is cached here (recorded right after the first client got the bytes)
     files = curl(f"{base}/dist/app/1.0/").json()["files"]
     assert [(f["name"], f["sha256"]) for f in files] == [("app.tar.gz", hashlib.sha256(DATA).hexdigest())]
 
@@ -134,6 +135,10 @@ def test_upstream_checksum_header_is_verified(sqlite_server: Any, fake: FakeUpst
     fake.set("/files/a.bin", Behaviour(body=good, headers={"X-Checksum-Sha256": hashlib.sha256(good).hexdigest()}))
     r = curl(f"{base}/a.bin")
     assert r.status == 200 and r.body == good
+    # the client gets the verified bytes first, then they are recorded: the listing follows a moment later
+    deadline = time.monotonic() + 10
+    while not curl(f"{base}/").json()["files"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert [f["name"] for f in curl(f"{base}/").json()["files"]] == ["a.bin"]
 
 
