@@ -334,6 +334,14 @@ class ContentService:
                              .where(RepositoryContent.repository_id == repo_id, _alive(None)))
         return {"files": int(files), "packages": int(names or 0), "bytes": int(size)}
 
+    def is_live(self, repo_id: int, sha256: str, filename: str) -> bool:
+        """Whether any live key of the repository holds these bytes under this file name."""
+        q = (select(RepositoryContent.id).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+             .where(RepositoryContent.repository_id == repo_id, RepositoryContent.version_removed.is_(None),
+                    Artifact.sha256 == sha256, Artifact.filename == filename).limit(1))
+        with self._sessions() as s:
+            return s.scalar(q) is not None
+
     def live_sha256(self, repo_id: int, key: str) -> str | None:
         q = (select(Artifact.sha256).join(RepositoryContent, Artifact.id == RepositoryContent.artifact_id)
              .where(RepositoryContent.repository_id == repo_id, RepositoryContent.key == key,

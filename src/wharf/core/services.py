@@ -97,7 +97,9 @@ class Core:
         """Delete files (by ``keys``, or ``name``[+``version``]) in a new version, unpublish them, re-render."""
         removed = self.content.remove(repo, actor=actor, remote_addr=remote_addr, **which)
         for f in removed:
-            self.pages.unlink_file(repo.name, f.sha256, f.filename)
+            # the link is shared by every live key with the same bytes and file name (e.g. one file at two paths)
+            if not self.content.is_live(repo.id, f.sha256, f.filename):
+                self.pages.unlink_file(repo.name, f.sha256, f.filename)
         self.publish(repo, {f.name for f in removed})
         return removed
 
