@@ -68,3 +68,5 @@ class PythonFormat:
 
         publish(core, repo, names)
 
+
+PLUGIN = PythonFormat
