@@ -42,7 +42,7 @@ class CargoGroup:
         norm = normalize_name(name)
         pages: dict[str, Page | None] = {}
 
-        def hosted_has(member: RepoInfo) -> bool:
+        def hosted_has(member: RepoInfo, _norm: str) -> bool:
             if member.name not in pages:
                 pages[member.name] = self._hosted_page(member, name)
             return pages[member.name] is not None

@@ -156,4 +156,6 @@ class CargoProxy:
                 self.core.mark_published(repo.name, result.version)
 
         await fetch_file(self.core, repo, url, filename=filename, expect={"sha256": sha}, scope=scope, send=send,
-                         record=record, content_type=b"application/x-tar")
+                         record=record, content_type=b"application/x-tar", flight_key=f"file:{repo.name}:{sha}",
+                         serve_cached=lambda: send_published(self.core, repo.name, sha, filename, scope, send,
+                                                             content_type=b"application/x-tar"))

@@ -20,7 +20,7 @@ from ...core.errors import FileExists, FileWasDeleted, Forbidden, NotFound, Whar
 from ...core.interfaces import RequestContext
 from ...storage import BlobTooLarge
 from . import parse
-from .index import INDEX_KEYS, crate_filename, lookup_version, page_key
+from .index import crate_filename, lookup_version, page_key
 from .parse import InvalidCrate, normalize_name, parse_semver, semver_key
 
 if TYPE_CHECKING:  # pragma: no cover
