@@ -8,11 +8,11 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from .clients import Result
 
-__all__ = ["Cargo", "find_toolchain", "index_url", "write_crate"]
+__all__ = ["Cargo", "create_cargo_repo", "find_toolchain", "index_url", "write_crate"]
 
 
 @lru_cache(maxsize=1)
@@ -120,3 +120,11 @@ class Cargo:
 def index_url(server_url: str, repo: str) -> str:
     """The sparse index URL of a Wharf cargo repository (without cargo's ``sparse+`` prefix)."""
     return f"{server_url}/{repo}/index/"
+
+
+def create_cargo_repo(server: Any, name: str, kind: str = "hosted", *, private: bool = False, **config: Any) -> dict:
+    """A cargo repository of any kind through the management API (``config``: upstream, members, ...)."""
+    r = server.api("POST", "/api/v1/repositories", json={"name": name, "format": "cargo", "kind": kind,
+                                                         "private": private, "config": config})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
