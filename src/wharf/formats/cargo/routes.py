@@ -275,10 +275,9 @@ class CargoRoutes:
         except Exception:
             self._forget(writer, ref.sha256)
             raise
-        if not existing and ctx.principal is not None:
-            # the first publisher owns the crate; set_attributes re-renders the name too
-            core.set_attributes(repo, norm, {"owners": [ctx.principal.name]}, actor=ctx.actor,
-                                remote_addr=ctx.remote_addr)
+        if not existing and ctx.principal is not None and core.set_attributes(
+                repo, norm, {"owners": [ctx.principal.name]}, actor=ctx.actor, remote_addr=ctx.remote_addr):
+            return  # the first publisher owns the crate; set_attributes re-rendered its index file
         core.publish(repo, {norm})
 
     def _forget(self, writer: Any, sha256: str) -> None:
