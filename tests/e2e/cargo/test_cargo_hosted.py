@@ -149,3 +149,23 @@ def test_private_registry_reads_with_token_only(sqlite_server, toolchain, tmp_pa
     res = Cargo(tmp_path / "reader2", {"wharf": index_url(server.url, repo)}, {"wharf": reader},
                 credential_provider=True).publish(write_crate(tmp_path / "src", base, "0.2.0"))
     assert not res.ok and "no write access" in res.output, res
+
+
+def test_short_names_use_the_1_2_3_index_paths(sqlite_server, toolchain, tmp_path):
+    """Crates named with 1, 2 and 3 characters live under index/1/, 2/ and 3/<c>/; cargo finds them there."""
+    server = sqlite_server
+    repo = unique("cargo")
+    server.create_repo(repo, format="cargo")
+    cargo = Cargo(tmp_path, {"wharf": index_url(server.url, repo)}, {"wharf": server.token})
+    for name in ("q", "Qx", "qxZ"):
+        res = cargo.publish(write_crate(tmp_path / "src", name, "0.1.0"))
+        assert res.ok, res
+    for path in ("1/q", "2/qx", "3/q/qxz"):
+        r = httpx.get(f"{server.url}/{repo}/index/{path}")
+        assert r.status_code == 200 and json.loads(r.text)["vers"] == "0.1.0", (path, r.text)
+    assert httpx.get(f"{server.url}/{repo}/index/2/QX").status_code == 404  # paths are lower case
+    app = write_crate(tmp_path / "src", crate_name("app"), "0.1.0", deps={"q": "0.1", "Qx": "0.1", "qxZ": "0.1"})
+    res = cargo.build(app)
+    assert res.ok, res
+    assert {k: v for k, v in lock_versions(app).items() if k in ("q", "Qx", "qxZ")} == {
+        "q": "0.1.0", "Qx": "0.1.0", "qxZ": "0.1.0"}

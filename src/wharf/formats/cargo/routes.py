@@ -95,6 +95,15 @@ class CargoRoutes:
         self._configs: dict[tuple[str, bool], bytes] = {}
 
     async def __call__(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, subpath: str) -> None:
+        if subpath.startswith("index/") and scope["method"] in ("GET", "HEAD"):
+            # hot path: index files and config.json answer with one send_bytes after every check, no body to read
+            try:
+                ctx.require("read")
+                if subpath == "index/config.json":
+                    return await self.config(ctx, scope, send)
+                return await self.index_file(ctx, scope, send, subpath[6:])
+            except (WharfError, HTTPError) as exc:
+                return await cargo_error(send, exc.status, exc.message, _auth_header(ctx, exc.status))
         started = False
 
         async def tracking_send(message: Any) -> None:
@@ -110,9 +119,7 @@ class CargoRoutes:
             if started:  # pragma: no cover - an error after the response began: nothing sensible to add
                 raise
             status = getattr(exc, "status", 400)
-            headers = list(getattr(exc, "headers", None) or [])
-            if status == 401:
-                headers.append((b"www-authenticate", b'Cargo login_url="%s/ui/"' % ctx.base_url.encode()))
+            headers = list(getattr(exc, "headers", None) or []) + _auth_header(ctx, status)
             if not await body.drain():
                 headers.append((b"connection", b"close"))
             await cargo_error(send, status, exc.message, headers)
@@ -402,6 +409,10 @@ class CargoRoutes:
                                "max_version": max(live, key=semver_key), "description": description}
         ranked = sorted(found.items(), key=lambda kv: (kv[0] != norm_needle, kv[0]))
         return {"crates": [c for _n, c in ranked[:per_page]], "meta": {"total": len(ranked)}}
+
+
+def _auth_header(ctx: RequestContext, status: int) -> list[tuple[bytes, bytes]]:
+    return [(b"www-authenticate", b'Cargo login_url="%s/ui/"' % ctx.base_url.encode())] if status == 401 else []
 
 
 def _only(method: str, allowed: tuple[str, ...]) -> None:
