@@ -47,13 +47,15 @@ def _usable(page: Page | None) -> Page | None:
     return None if page is None or page.meta.get("missing") else page
 
 
-async def cached_document(core: "Core", repo: "RepoInfo", key: str, url: str, *, parse: Parse,
+async def cached_document(core: "Core", repo: "RepoInfo", key: str, url: str | Callable[[], str], *, parse: Parse,
                           headers: Mapping[str, str] | None = None, allow_stale: bool = False) -> Page | None:
     """The proxy's page ``key`` (None when the upstream does not have it). Raises UpstreamError only when the
-    upstream fails and nothing is cached."""
+    upstream fails and nothing is cached. ``url`` may be a function, called only when the upstream is asked."""
     page = core.pages.read(repo.name, key)
     if page is not None and (page.meta.get("exp", 0) > time.time() or allow_stale):
         return _usable(page)
+    if callable(url):
+        url = url()
     async with core.flights.flight(f"page:{repo.name}:{key}"):
         page = core.pages.read(repo.name, key)
         if page is not None and page.meta.get("exp", 0) > time.time():
