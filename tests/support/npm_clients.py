@@ -93,6 +93,45 @@ class NpmClient:
         return Result(subprocess.run(cmd, cwd=str(cwd or self.base), env=self.env(env), capture_output=True, text=True,
                                      timeout=timeout, input=input if input is not None else "", ))
 
+    def run_prompted(self, *args: str, answers: Sequence[tuple[str, str]], timeout: float = 60) -> Result:
+        """Run npm on a pseudo-terminal, answering its prompts (npm's prompt reader needs a TTY: with piped
+        stdin it reads every line at the first prompt)."""
+        import pty
+        import select
+        import time
+
+        cmd = ["npm", *args, "--userconfig", str(self.userconfig), "--globalconfig", str(self.globalconfig),
+               "--cache", str(self.cache)]
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(cmd, cwd=str(self.base), env=self.env(), stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True)
+        os.close(slave)
+        out = b""
+        todo = list(answers)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                    if todo and todo[0][0].encode() in out.rsplit(b"\n", 1)[-1]:
+                        os.write(master, todo.pop(0)[1].encode() + b"\r")
+                elif proc.poll() is not None:
+                    break
+            else:
+                proc.kill()
+            rc = proc.wait(timeout=10)
+        finally:
+            os.close(master)
+        text = out.decode("utf-8", "replace")
+        return Result(subprocess.CompletedProcess(cmd, rc, text, ""))
+
     def pnpm(self, *args: str, cwd: Path, timeout: float = 180) -> Result:
         exe = pnpm_path()
         assert exe is not None, "pnpm is not installed: run scripts/test-tools.d/npm.sh"
