@@ -65,7 +65,8 @@ class NpmClient:
         self.configure(token, scopes or {})
 
     def configure(self, token: str | None, scopes: dict[str, str] | None = None) -> None:
-        lines = [f"registry={self.registry}", "update-notifier=false", "fund=false", "audit=false"]
+        # no retries with back-off: a refused download fails the test at once instead of after a minute
+        lines = [f"registry={self.registry}", "update-notifier=false", "fund=false", "audit=false", "fetch-retries=0"]
         for scope, url in (scopes or {}).items():
             lines.append(f"{scope}:registry={url.rstrip('/')}/")
         if token:
