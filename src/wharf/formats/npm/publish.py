@@ -121,10 +121,12 @@ def update_metadata(core: "Core", ctx: RequestContext, name: str, doc: Mapping[s
         raise HTTPError(400, f"the document's name {str(doc.get('name'))[:100]!r} does not match the URL's package "
                              f"name {name!r}", reason="name-mismatch")
     existing = _versions(core, repo.id, name)
+    sent = doc.get("versions")
     if not existing:
+        if sent:
+            raise HTTPError(400, f"the publish of '{name}' has no tarball in '_attachments'", reason="no-attachment")
         raise HTTPError(404, f"package '{name}' not found in repository '{repo.name}' (publish it with its tarball "
                              "first)")
-    sent = doc.get("versions")
     if sent is None:
         sent = {v: {} for v in existing}
     if not isinstance(sent, dict) or any(not isinstance(m, dict) for m in sent.values()):

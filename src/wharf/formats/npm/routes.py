@@ -15,6 +15,7 @@ import anyio.to_thread
 from ...asgi import HTTPError, Receive, Scope, Send, etag_matches, header, send_bytes, send_json
 from ...core.errors import Forbidden, Unauthorized, WharfError
 from ...core.interfaces import RequestContext
+from . import parse
 from .index import localize, packument_key, page_files
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -173,6 +174,7 @@ class NpmRoutes:
 
     async def put_package(self, ctx: RequestContext, scope: Scope, receive: Receive, send: Send, name: str) -> None:
         target = self.write_target(ctx)
+        valid_name(name)
         limit = int(target.repo.setting("max_upload_size", self.core.settings.max_upload_size))
         # base64 makes the tarball 4/3 larger; the rest of the document is small
         body = await read_body(scope, receive, limit * 4 // 3 + 4 * 1024 * 1024, limit)
@@ -196,6 +198,7 @@ class NpmRoutes:
 
     async def unpublish_all(self, ctx: RequestContext, send: Send, name: str) -> None:
         target = self.write_target(ctx)
+        valid_name(name)
         self.require_unpublish(target)
         from .publish import unpublish_package
 
@@ -288,6 +291,7 @@ class NpmRoutes:
         if method not in ("PUT", "POST", "DELETE") or (tag is None and method != "POST"):
             raise _method(method, "GET, PUT, DELETE")
         target = self.write_target(ctx)
+        valid_name(name)
         body = await read_body(scope, receive, _JSON_BODY_LIMIT)
         from .publish import set_dist_tags
 
@@ -306,6 +310,14 @@ class NpmRoutes:
                 raise HTTPError(400, "POST /-/package/<name>/dist-tags takes an object {tag: version}")
         tags = await anyio.to_thread.run_sync(set_dist_tags, self.core, target, name, changes)
         await send_json(send, 200 if method != "PUT" else 201, tags)
+
+
+def valid_name(name: str) -> str:
+    """A package name from a write's URL, or 400 (reads of an invalid name are simply 404)."""
+    try:
+        return parse.check_name(name, new=False)
+    except parse.InvalidPackage as exc:
+        raise HTTPError(400, exc.message, reason=exc.reason)
 
 
 def _method(method: str, allowed: str) -> HTTPError:
