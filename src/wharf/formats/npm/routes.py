@@ -240,6 +240,7 @@ class NpmRoutes:
             return await self.couch_login(ctx, scope, receive, send, rest[len("user/org.couchdb.user:"):])
         if rest.startswith("user/token/") and method == "DELETE":
             # npm logout: Wharf tokens are revoked through the management API, not by a client logging out
+            ctx.require("read")
             return await send_json(send, 200, {"ok": True})
         if rest in ("npm/v1/security/advisories/bulk", "npm/v1/security/audits/quick", "npm/v1/security/audits"):
             if method != "POST":
