@@ -166,16 +166,19 @@ def test_npm_route_access(world, row, vis):
     srv = world.server
     names = world.names[vis]
     failures = []
+    prepared = False  # a victim package / tag is prepared again only after a caller consumed it
+    victim = ""
     for caller in CALLERS:
         secret = world.tokens[vis][caller]
         new = unique("fresh")
-        victim = unique("victim")
-        if row.prepare == "victim":
+        if row.prepare == "victim" and not prepared:
+            victim = unique("victim")
             world.publish(vis, victim, "1.0.0")
             world.publish(vis, victim, "1.0.1")
-        if row.prepare == "tag":
+        if row.prepare == "tag" and not prepared:
             r = world.admin("PUT", f"{srv.url}/{names['r']}/-/package/sentinel/dist-tags/t", json="1.0.0")
             assert r.status_code == 201, r.text
+        prepared = True
         path = row.path.format(r=names["r"], g=names["g"], p=names["p"], new=new, victim=victim)
         target = victim if row.prepare == "victim" else new if "{new}" in row.path else "sentinel"
         body = _body(row.body, target, secret, vis, world)
@@ -185,6 +188,8 @@ def test_npm_route_access(world, row, vis):
         resp = httpx.request(row.method, srv.url + path, headers=headers, timeout=30,
                              **({"json": body} if body is not None else {}))
         want = row.expected(vis, caller)
+        if resp.status_code < 300:
+            prepared = False
         if row.body == "login" and caller == GARBAGE:
             want = 401
         if resp.status_code != want:

@@ -68,6 +68,8 @@ class NpmGroup:
             parse.check_name(name, new=False)
         except parse.InvalidPackage:
             return None
+        if not parse.storable(name):
+            return None
         page, _plan = await self.merged(group, name)
         return page
 

@@ -116,6 +116,14 @@ def check_name(name: Any, *, new: bool = True) -> str:
     return name
 
 
+_STORABLE = re.compile(r"^[A-Za-z0-9._~@/+-]+$")
+
+
+def storable(name: str) -> bool:
+    """Whether a (valid) name can key a stored page: old names with ``!'()*`` are not proxied or merged."""
+    return _STORABLE.match(name) is not None
+
+
 def is_semver(version: Any) -> bool:
     return isinstance(version, str) and len(version) <= MAX_VERSION_LENGTH and SEMVER.match(version) is not None
 

@@ -86,6 +86,8 @@ class NpmProxy:
             parse.check_name(name, new=False)
         except parse.InvalidPackage:
             return None  # never ask the upstream for something that is not a package name (e.g. a path)
+        if not parse.storable(name):
+            return None
         up = self.core.upstream(repo)
         url = up.base.rstrip("/") + "/" + parse.escaped(name)
         return await cached_document(self.core, repo, packument_key(name), url,
