@@ -54,12 +54,13 @@ class NpmFormat:
         if npm is None:
             return None
         with tempfile.TemporaryDirectory() as tmp:
-            empty = os.path.join(tmp, "npmrc")
-            open(empty, "w").close()
+            user, glob = os.path.join(tmp, "user-npmrc"), os.path.join(tmp, "global-npmrc")
+            for path in (user, glob):  # two files: npm refuses to load one file as both
+                open(path, "w").close()
             env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
             env["HOME"] = tmp
             try:
-                out = subprocess.run([npm, "config", "get", "registry", "--userconfig", empty, "--globalconfig", empty],
+                out = subprocess.run([npm, "config", "get", "registry", "--userconfig", user, "--globalconfig", glob],
                                      capture_output=True, text=True, env=env, cwd=tmp, timeout=60).stdout.strip()
             except (OSError, subprocess.SubprocessError):
                 return None
