@@ -207,6 +207,14 @@ def test_whoami_login_and_logout(sqlite_server, npm, project):
     assert f":_authToken={token}" in user.userconfig.read_text()
     assert user.run("whoami").stdout.strip() == "alice"
     assert user.run("publish", cwd=project("logged-in", "1.0.0")).ok
+    # the private repository serves its packuments and tarballs to the logged-in user only
+    app = project("private-app", "0.0.1", dependencies={"logged-in": "1.0.0"}, extra={"private": True})
+    r = npm(reg, token).run("install", cwd=app)
+    assert r.ok, r
+    assert _installed(app, "logged-in") == "1.0.0"
+    shutil.rmtree(app / "node_modules")
+    r = npm(reg).run("ci", cwd=app)
+    assert not r.ok and ("401" in r.output or "ENEEDAUTH" in r.output), r
 
     bad = npm(reg)
     r = bad.run_prompted("login", answers=[("Username:", "mallory"), ("Password:", "wharf_not_a_token")])
