@@ -1,0 +1,97 @@
+"""npm packages: the registry protocol npm, pnpm and yarn speak (packuments, tarballs, publish, dist-tags,
+deprecate, unpublish, whoami, login, audit), for hosted, proxy and group repositories."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Collection, Mapping
+
+from ...core.errors import InvalidInput
+from ...core.interfaces import RepoHandler, RepoInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+
+__all__ = ["NpmFormat", "PLUGIN", "UNPUBLISH_RULES"]
+
+UNPUBLISH_RULES = ("admin", "write", "never")
+
+
+class NpmFormat:
+    name = "npm"
+    kinds = frozenset({"hosted", "proxy", "group"})
+    index_path = ""  # npm is pointed at http://HOST/<repo>/
+
+    def __init__(self) -> None:
+        # the routes hold per-process state (proxy memo, group signatures); one set per Core
+        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _routes_for(self, core: "Core") -> Any:
+        routes = self._routes.get(core)
+        if routes is None:
+            from .routes import NpmRoutes
+
+            routes = self._routes[core] = NpmRoutes(core)
+        return routes
+
+    def normalize_name(self, name: str) -> str:
+        """npm names are compared exactly (old packages with capitals, e.g. JSONStream, are distinct packages)."""
+        return name.strip()
+
+    def upstream_preset(self, name: str) -> str | None:
+        """``npm``: the registry npm itself uses by default (asked from npm with empty user and global configs;
+        ``WHARF_PRESET_NPM`` overrides it, for tests and machines without npm)."""
+        if name != "npm":
+            return None
+        import os
+        import shutil
+        import subprocess
+        import tempfile
+
+        if os.environ.get("WHARF_PRESET_NPM"):
+            return os.environ["WHARF_PRESET_NPM"]
+        npm = shutil.which("npm")
+        if npm is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            user, glob = os.path.join(tmp, "user-npmrc"), os.path.join(tmp, "global-npmrc")
+            for path in (user, glob):  # two files: npm refuses to load one file as both
+                open(path, "w").close()
+            env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
+            env["HOME"] = tmp
+            try:
+                out = subprocess.run([npm, "config", "get", "registry", "--userconfig", user, "--globalconfig", glob],
+                                     capture_output=True, text=True, env=env, cwd=tmp, timeout=60).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                return None
+        return out if out.startswith(("http://", "https://")) else None
+
+    def validate_config(self, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        config = dict(config)
+        rule = config.pop("unpublish", None)
+        if rule is not None:
+            if kind != "hosted":
+                raise InvalidInput("'unpublish' is a setting of hosted npm repositories")
+            if rule not in UNPUBLISH_RULES:
+                raise InvalidInput(f"'unpublish' must be one of {', '.join(UNPUBLISH_RULES)} (who may unpublish: "
+                                   "tokens with admin, with write, or nobody)")
+            out["unpublish"] = rule
+        if config:
+            raise InvalidInput(f"unknown setting(s) for npm repositories: {', '.join(sorted(config))}")
+        return out
+
+    def handler(self, core: "Core") -> RepoHandler:
+        return self._routes_for(core)
+
+    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
+        """Which member each version of ``name`` comes from through a group, and what was hidden and why."""
+        return await self._routes_for(core).group.explain(group, name)
+
+    def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
+        from .index import publish
+
+        publish(core, repo, names)
+
+
+PLUGIN = NpmFormat
