@@ -98,7 +98,7 @@ class WharfApp:
             ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
             await self.handlers[repo.format](ctx, scope, body.receive, send, rest)
         except (WharfError, HTTPError) as exc:
-            if exc.reason and rest.startswith("legacy"):
+            if exc.reason and scope["method"] in ("POST", "PUT") and exc.status < 500:  # a rejected upload
                 self.metrics.uploads_failed.labels(exc.reason).inc()
             headers = list(getattr(exc, "headers", None) or []) + self._auth_headers(exc.status)
             if not await body.drain():

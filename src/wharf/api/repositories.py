@@ -136,7 +136,7 @@ def _normalize(core: Any, repo: RepoInfo, package: str) -> str:
     return core.plugin(repo).normalize_name(package)
 
 
-@router.get("/repositories/{name}/packages/{package}", response_model=PackageOut)
+@router.get("/repositories/{name}/packages/{package:path}", response_model=PackageOut)
 def get_package(name: str, package: str, core: CoreDep, caller: CallerDep) -> PackageOut:
     repo = _visible(core, caller, name)
     pkg = _normalize(core, repo, package)
@@ -153,7 +153,17 @@ def get_package(name: str, package: str, core: CoreDep, caller: CallerDep) -> Pa
                 url=f"/{repo.name}/files/{f.sha256}/{f.filename}") for f in files])
 
 
-@router.delete("/repositories/{name}/packages/{package}/versions/{version}", status_code=200)
+# (package names may contain "/", e.g. npm scopes: the routes with a longer tail come first)
+@router.delete("/repositories/{name}/packages/{package:path}/versions/{version}/yank")
+def unyank(name: str, package: str, version: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
+    caller.require("write", name)
+    repo = core.repos.require(name)
+    keys = core.set_yanked(repo, name=_normalize(core, repo, package), version=version, yanked=False, reason=None,
+                           actor=caller.actor, remote_addr=caller.remote)
+    return {"unyanked": keys}
+
+
+@router.delete("/repositories/{name}/packages/{package:path}/versions/{version}", status_code=200)
 def delete_release(name: str, package: str, version: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     caller.require("admin", name)
     repo = core.repos.require(name)
@@ -162,7 +172,7 @@ def delete_release(name: str, package: str, version: str, core: CoreDep, caller:
     return {"removed": [f.filename for f in removed]}
 
 
-@router.delete("/repositories/{name}/packages/{package}", status_code=200)
+@router.delete("/repositories/{name}/packages/{package:path}", status_code=200)
 def delete_package(name: str, package: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     caller.require("admin", name)
     repo = core.repos.require(name)
@@ -170,7 +180,7 @@ def delete_package(name: str, package: str, core: CoreDep, caller: CallerDep) ->
     return {"removed": [f.filename for f in removed]}
 
 
-@router.delete("/repositories/{name}/files/{filename}", status_code=200)
+@router.delete("/repositories/{name}/files/{filename:path}", status_code=200)
 def delete_file(name: str, filename: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     caller.require("admin", name)
     repo = core.repos.require(name)
@@ -178,7 +188,7 @@ def delete_file(name: str, filename: str, core: CoreDep, caller: CallerDep) -> d
     return {"removed": [f.filename for f in removed]}
 
 
-@router.post("/repositories/{name}/packages/{package}/versions/{version}/yank")
+@router.post("/repositories/{name}/packages/{package:path}/versions/{version}/yank")
 def yank(name: str, package: str, version: str, body: YankIn, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     """PEP 592: yanked files stay installable when pinned exactly, but resolvers skip them."""
     caller.require("write", name)
@@ -190,16 +200,7 @@ def yank(name: str, package: str, version: str, body: YankIn, core: CoreDep, cal
     return {"yanked": keys, "reason": body.reason}
 
 
-@router.delete("/repositories/{name}/packages/{package}/versions/{version}/yank")
-def unyank(name: str, package: str, version: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
-    caller.require("write", name)
-    repo = core.repos.require(name)
-    keys = core.set_yanked(repo, name=_normalize(core, repo, package), version=version, yanked=False, reason=None,
-                           actor=caller.actor, remote_addr=caller.remote)
-    return {"unyanked": keys}
-
-
-@router.get("/repositories/{name}/explain/{package}")
+@router.get("/repositories/{name}/explain/{package:path}")
 async def explain(name: str, package: str, core: CoreDep, caller: CallerDep) -> dict[str, Any]:
     """For a group: which member each version of a package comes from, and what is hidden and why
     (dependency-confusion guard, reserved name patterns)."""

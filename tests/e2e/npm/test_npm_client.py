@@ -58,6 +58,12 @@ def test_publish_install_and_ci(server, npm, project, tmp_path):
                                                  "Accept": "application/vnd.npm.install-v1+json"}).status_code == 304
     stats = repo_stats(server, repo)["stats"]
     assert stats["files"] == 2
+    # the management API takes scoped names (with their "/") in its package routes
+    api = server.api("GET", f"/api/v1/repositories/{repo}/packages/@acme/lib")
+    assert api.status_code == 200 and [f["version"] for f in api.json()["files"]] == ["1.0.0"], api.text
+    gone = server.api("DELETE", f"/api/v1/repositories/{repo}/packages/@acme/lib/versions/1.0.0")
+    assert gone.status_code == 200 and gone.json()["removed"], gone.text
+    assert server.api("GET", f"/api/v1/repositories/{repo}/packages/@acme/lib").status_code == 404
 
 
 def test_tarball_urls_follow_the_host_the_client_used(sqlite_server):
