@@ -13,13 +13,13 @@ ARGS ?=
 PYTEST_ARGS ?= -q -x --timeout=600 -p no:cacheprovider
 BENCH_ARGS ?=
 
-.PHONY: help venv run test bench clean distclean
+.PHONY: help venv run test bench bench-formats clean distclean
 
 help:
 	@echo "make venv       create $(VENV) and install the project (pip install -e '.[test]') when pyproject.toml changed"
 	@echo "make run        serve Wharf: $(VENV)/bin/wharf serve \$$ARGS (data dir: \$$WHARF_DATA, default ./data)"
 	@echo "make test       install test tools (PostgreSQL, openssl) if missing, then pytest \$$PYTEST_ARGS"
-	@echo "make bench      run bench/run.sh \$$BENCH_ARGS"
+	@echo "make bench      run bench/run.sh \$$BENCH_ARGS (Python vs peers), then every bench/<format>/run.sh"
 	@echo "make clean      remove build and cache files (keeps $(VENV) and ./data)"
 	@echo "make distclean  clean, and remove $(VENV) too"
 
@@ -44,6 +44,11 @@ test: venv
 
 bench: venv
 	bash bench/run.sh $(BENCH_ARGS)
+	$(MAKE) bench-formats
+
+# One benchmark per format folder (bench/<format>/run.sh): npm, cargo, generic, maven, ...
+bench-formats: venv
+	@set -e; for script in bench/*/run.sh; do echo "== $$script"; bash "$$script"; done
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
