@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make sure the machine has what the tests need from the OS package registry:
+# Make sure the machine has what the tests need:
 #   - PostgreSQL server binaries (via scripts/ensure-postgres.sh)
 #   - the `openssl` command-line tool
+#   - each format's clients and tools: every scripts/test-tools.d/*.sh (npm, Maven plugins, ...)
 # A quick no-op when everything is already there.  Installs with apt-get as root
 # (or with password-less sudo); otherwise says what is missing and exits non-zero.
 set -euo pipefail
@@ -38,3 +39,9 @@ fi
 pg_bin=$(bash "$here/ensure-postgres.sh")
 log "postgresql: $pg_bin ($("$pg_bin/postgres" --version 2>/dev/null || echo '?'))"
 log "openssl: $(command -v openssl) ($(openssl version 2>/dev/null || echo '?'))"
+
+for part in "$here"/test-tools.d/*.sh; do
+    [ -e "$part" ] || continue
+    log "running $(basename "$part")"
+    bash "$part"
+done

@@ -134,8 +134,10 @@ def _parse_range(value: bytes, size: int) -> tuple[int, int] | None | bool:
 
 async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes, etag: bytes, size: int | None = None,
                     mtime: float | None = None, immutable: bool = True, filename: str | None = None,
-                    stat: os.stat_result | None = None) -> None:
-    """Serve a file by path: ETag/304, single Range (206/416), Content-Length always, zero-copy pathsend when offered."""
+                    stat: os.stat_result | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Serve a file by path: ETag/304, single Range (206/416), Content-Length always, zero-copy pathsend when offered.
+    ``headers`` are added to every answer (e.g. checksum headers)."""
+    extra = headers or []
     if stat is None and (size is None or mtime is None):
         stat = os.stat(path)
     if stat is not None:
@@ -152,7 +154,7 @@ async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes,
     if filename:
         headers.append((b"content-disposition", b'attachment; filename="%s"' % filename.encode("utf-8", "replace").replace(b'"', b"")))
     if etag_matches(scope, etag):
-        await send({"type": "http.response.start", "status": 304, "headers": headers[:4]})
+        await send({"type": "http.response.start", "status": 304, "headers": headers[:4] + extra})
         await send({"type": "http.response.body", "body": b""})
         return
     start, end, status = 0, size - 1, 200
@@ -172,6 +174,7 @@ async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes,
                 headers.append((b"content-range", b"bytes %d-%d/%d" % (start, end, size)))
     length = end - start + 1 if size else 0
     headers.append((b"content-length", str(length).encode()))
+    headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     if head or length == 0:
         await send({"type": "http.response.body", "body": b""})

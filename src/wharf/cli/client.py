@@ -80,7 +80,7 @@ def _emit(data: Any, as_json: bool, columns: list[str] | None = None) -> None:
 @repo_app.command("create")
 def repo_create(
     name: str,
-    format: Annotated[str, typer.Option("--format", "-f", help="python, ...")] = "python",
+    format: Annotated[str, typer.Option("--format", "-f", help="python, npm, maven, cargo, generic")] = "python",
     kind: Annotated[str, typer.Option(help="hosted, proxy or group")] = "hosted",
     private: Annotated[bool, typer.Option("--private/--public", help="anonymous read allowed?")] = False,
     allow_overwrite: Annotated[bool, typer.Option(help="allow replacing files (not recommended)")] = False,

@@ -23,6 +23,7 @@ class AuditTag(StrEnum):
     FILE_YANK = "repository:file:yank"
     FILE_UNYANK = "repository:file:unyank"
     RELEASE_DELETE = "repository:release:delete"
+    PACKAGE_ATTRIBUTES = "repository:package:attributes"
     TOKEN_CREATE = "token:create"
     TOKEN_REVOKE = "token:revoke"
     CHECK_REPAIR = "system:check:repair"

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db.models import Artifact, Blob, Repository, RepositoryContent, RepositoryVersion, utcnow
+from ..db.models import Artifact, Blob, PackageAttribute, Repository, RepositoryContent, RepositoryVersion, utcnow
 from ..storage import BlobRef
 from . import audit
 from .errors import FileExists, FileWasDeleted, NotFound
@@ -38,6 +38,11 @@ class NewArtifact:
     meta: dict[str, Any] | None = None
     metadata_blob: BlobRef | None = None
     origin: str = "upload"
+    key: str | None = None  # the repository key, unique among live files (default: the filename; a path for some formats)
+
+    @property
+    def repo_key(self) -> str:
+        return self.key or self.filename
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class LiveFile:
     yanked_reason: str | None
     added_at: Any
     uploaded_by: str | None
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +72,16 @@ class AddResult:
     file: LiveFile
 
 
-def _alive(v: int | None):  # type: ignore[no-untyped-def]
+def _alive(v: int | None, table: Any = RepositoryContent):  # type: ignore[no-untyped-def]
     if v is None:
-        return RepositoryContent.version_removed.is_(None)
-    return and_(RepositoryContent.version_added <= v,
-                or_(RepositoryContent.version_removed.is_(None), RepositoryContent.version_removed > v))
+        return table.version_removed.is_(None)
+    return and_(table.version_added <= v, or_(table.version_removed.is_(None), table.version_removed > v))
 
 
 _LIVE_COLUMNS = (
     Artifact.id, Artifact.name, Artifact.version, Artifact.filename, Artifact.sha256, Artifact.size, Artifact.kind,
     Artifact.meta, Artifact.metadata_sha256, RepositoryContent.yanked, RepositoryContent.yanked_reason,
-    RepositoryContent.added_at, Artifact.uploaded_by,
+    RepositoryContent.added_at, Artifact.uploaded_by, RepositoryContent.key,
 )
 
 
@@ -98,7 +103,7 @@ class ContentService:
     def add(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
             allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD) -> AddResult:
         """Add a file in a new repository version (uploads are the hot write path: Core statements, few round trips)."""
-        key = new.filename
+        key = new.repo_key
         rc, art_t = RepositoryContent.__table__, Artifact.__table__
         try:
             with self._sessions.begin() as s:
@@ -140,7 +145,7 @@ class ContentService:
                 meta_sha = new.metadata_blob.sha256 if new.metadata_blob else None
                 return AddResult(True, version, LiveFile(artifact_id, new.name, new.version, new.filename, new.blob.sha256,
                                                          new.blob.size, new.kind, new.meta or {}, meta_sha, False, None,
-                                                         now, actor))
+                                                         now, actor, key))
         except IntegrityError:
             # a concurrent upload of the same key won the race (unique live-key index)
             raise FileExists(f"File already exists ('{key}'): another upload of it completed first.")
@@ -158,7 +163,8 @@ class ContentService:
             s.execute(ins(Blob.__table__).values(sha256=ref.sha256, size=ref.size, created_at=utcnow())
                       .on_conflict_do_nothing())
         art_t = Artifact.__table__
-        where = (art_t.c.format == new.format, art_t.c.filename == new.filename, art_t.c.sha256 == new.blob.sha256)
+        where = (art_t.c.format == new.format, art_t.c.name == new.name, art_t.c.version == new.version,
+                 art_t.c.filename == new.filename, art_t.c.sha256 == new.blob.sha256)
         art_id = s.execute(ins(art_t).values(
             format=new.format, name=new.name, version=new.version, filename=new.filename,
             sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
@@ -221,11 +227,56 @@ class ContentService:
             q = q.where(Artifact.version == version)
         return list(s.execute(q).all())
 
+    # -- package attributes (mutable per-package state, versioned like content) ------------------------------
+    def set_attributes(self, repo: RepoInfo, name: str, changes: dict[str, Any], *, actor: str,
+                       remote_addr: str | None = None) -> int | None:
+        """Set (value) or delete (None) attributes of a package in a new repository version; None if nothing changed."""
+        with self._sessions.begin() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(select(Repository.id).where(Repository.id == repo.id).with_for_update())
+            live = {row.attr: row for row in s.scalars(select(PackageAttribute).where(
+                PackageAttribute.repository_id == repo.id, PackageAttribute.name == name, _alive(None, PackageAttribute)))}
+            todo = {k: v for k, v in changes.items()
+                    if (v is None and k in live) or (v is not None and (k not in live or live[k].value != v))}
+            if not todo:
+                return None
+            v = self._lock_and_bump(s, repo.id, actor, f"attributes of {name}: {', '.join(sorted(todo))}")
+            now = utcnow()
+            for k, value in todo.items():
+                if k in live:
+                    live[k].version_removed = v
+            s.flush()
+            for k, value in todo.items():
+                if value is not None:
+                    s.add(PackageAttribute(repository_id=repo.id, name=name, attr=k, value=value, version_added=v,
+                                           changed_by=actor, changed_at=now))
+            audit.record(s, audit.AuditTag.PACKAGE_ATTRIBUTES, actor=actor, repository=repo.name, subject=name,
+                         remote_addr=remote_addr, changes=todo)
+        return v
+
+    def attributes(self, repo_id: int, name: str, *, at_version: int | None = None) -> dict[str, Any]:
+        q = select(PackageAttribute.attr, PackageAttribute.value).where(
+            PackageAttribute.repository_id == repo_id, PackageAttribute.name == name, _alive(at_version, PackageAttribute))
+        with self._sessions() as s:
+            return {a: v for a, v in s.execute(q)}
+
+    def all_attributes(self, repo_id: int, attr: str | None = None, *,
+                       at_version: int | None = None) -> dict[str, dict[str, Any]]:
+        q = select(PackageAttribute.name, PackageAttribute.attr, PackageAttribute.value).where(
+            PackageAttribute.repository_id == repo_id, _alive(at_version, PackageAttribute))
+        if attr is not None:
+            q = q.where(PackageAttribute.attr == attr)
+        out: dict[str, dict[str, Any]] = {}
+        with self._sessions() as s:
+            for n, a, v in s.execute(q):
+                out.setdefault(n, {})[a] = v
+        return out
+
     # -- reads ------------------------------------------------------------------------------------------------
     @staticmethod
     def _live_file(row: RepositoryContent, art: Artifact) -> LiveFile:
         return LiveFile(art.id, art.name, art.version, art.filename, art.sha256, art.size, art.kind, art.meta or {},
-                        art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by)
+                        art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by, row.key)
 
     def files(self, repo_id: int, name: str | None = None, *, at_version: int | None = None,
               meta_keys: Sequence[str] | None = None) -> list[LiveFile]:

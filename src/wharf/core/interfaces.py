@@ -68,6 +68,8 @@ class FormatPlugin(Protocol):
 
     name: str
     kinds: frozenset[str]
+    # optional: ``index_path`` (where a client is pointed under /<repo>/, e.g. "simple/"), ``explain(core, group,
+    # name)`` and ``upstream_preset(name)``
 
     def normalize_name(self, name: str) -> str:
         """The ecosystem's canonical form of a package name (how names are stored and compared)."""

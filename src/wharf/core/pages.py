@@ -25,7 +25,7 @@ from typing import Any
 
 __all__ = ["Page", "PageStore"]
 
-_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._/~-]*$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9@_~][A-Za-z0-9._/~@+-]*$")
 _CACHE_BYTES = 24 * 1024 * 1024  # parsed pages kept per process (least recently used go first)
 
 

@@ -102,6 +102,14 @@ class Core:
         self.publish(repo, {name})
         return keys
 
+    def set_attributes(self, repo: RepoInfo, name: str, changes: dict[str, Any], *, actor: str,
+                       remote_addr: str | None = None) -> int | None:
+        """Set/delete package attributes (None deletes) in a new version and re-render the package; None: no change."""
+        version = self.content.set_attributes(repo, name, changes, actor=actor, remote_addr=remote_addr)
+        if version is not None:
+            self.publish(repo, {name})
+        return version
+
     def publish(self, repo: RepoInfo, names: Collection[str] | None) -> None:
         """Re-render what changed; records the repository version the published tree reflects."""
         # the version is read before the plugin queries content, so a page never claims more than it shows

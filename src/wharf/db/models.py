@@ -27,6 +27,7 @@ __all__ = [
     "RepositoryVersion",
     "Artifact",
     "RepositoryContent",
+    "PackageAttribute",
     "Token",
     "AuditEvent",
     "utcnow",
@@ -93,7 +94,8 @@ class Artifact(Base):
     origin: Mapped[str] = mapped_column(String(500), default="upload")
     uploaded_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (UniqueConstraint("format", "filename", "sha256"),)
+    # the same bytes under two names (e.g. one jar under two Maven coordinates) are two artifacts
+    __table_args__ = (UniqueConstraint("format", "name", "version", "filename", "sha256", name="uq_artifacts_identity"),)
 
 
 class RepositoryContent(Base):
@@ -123,6 +125,34 @@ class RepositoryContent(Base):
         Index("ix_repository_content_name", "repository_id", "name", "version_removed"),
         Index("ix_repository_content_key", "repository_id", "key"),
         Index("ix_repository_content_artifact", "artifact_id"),
+    )
+
+
+class PackageAttribute(Base):
+    """Mutable per-package state that is not a file (npm dist-tags, deprecations, crate owners, ...), versioned
+    with the repository like content: alive in versions ``version_added <= v < version_removed``."""
+
+    __tablename__ = "package_attributes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))  # normalized package name
+    attr: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    version_added: Mapped[int] = mapped_column(Integer)
+    version_removed: Mapped[int | None] = mapped_column(Integer)
+    changed_by: Mapped[str | None] = mapped_column(String(200))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (
+        Index(
+            "uq_package_attributes_live",
+            "repository_id",
+            "name",
+            "attr",
+            unique=True,
+            sqlite_where=text("version_removed IS NULL"),
+            postgresql_where=text("version_removed IS NULL"),
+        ),
+        Index("ix_package_attributes_name", "repository_id", "name", "version_removed"),
     )
 
 

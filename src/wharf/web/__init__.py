@@ -69,7 +69,7 @@ def build_web(core: "Core") -> Starlette:
             return Response(f"no repository named {name}", status_code=404)
         names, counts = await run_in_threadpool(lambda: (core.content.names(repo.id), core.content.counts(repo.id)))
         rows = "".join(f"<li><a href='/ui/{escape(repo.name)}/{escape(n)}/'>{escape(n)}</a></li>" for n in names)
-        index = f"/{repo.name}/simple/" if repo.format == "python" else f"/{repo.name}/"
+        index = f"/{repo.name}/{getattr(core.plugin(repo), 'index_path', '')}"
         return _page(repo.name, f"<p>{repo.format} · {repo.kind} · {'private' if repo.private else 'public'} · "
                      f"{counts['packages']} packages, {counts['files']} files, {_size(counts['bytes'])} · "
                      f"index: <a href='{escape(index)}'>{escape(index)}</a></p><ul>{rows}</ul>", [(repo.name, f"/ui/{repo.name}/")])

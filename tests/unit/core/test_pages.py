@@ -27,7 +27,7 @@ def test_older_render_never_replaces_newer(tmp_path):
     assert pages.read("dev", "simple/foo").variants["html"][1] == b"new"
 
 
-@pytest.mark.parametrize("key", ["../x", "simple/../../x", "/abs", "Simple/Upper", ""])
+@pytest.mark.parametrize("key", ["../x", "simple/../../x", "/abs", "a//b", ".hidden", "sp ace", "a\\b", "nul\x00", ""])
 def test_unsafe_keys_are_refused(tmp_path, key):
     pages = PageStore(tmp_path)
     with pytest.raises(ValueError):

@@ -19,6 +19,7 @@ __all__ = ["PythonFormat"]
 class PythonFormat:
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
+    index_path = "simple/"  # where a client is pointed, under /<repo>/
 
     def __init__(self) -> None:
         # the routes hold per-process state (proxy upstream clients, single-flight); one set per Core
@@ -68,3 +69,5 @@ class PythonFormat:
 
         publish(core, repo, names)
 
+
+PLUGIN = PythonFormat

@@ -1,12 +1,9 @@
 """Python group repositories: one index merged from ordered members, with the dependency-confusion guard.
 
-Guard (on by default): when any hosted member has a project, proxy members are not consulted for it at all (its
-versions from upstreams are hidden, and the internal name never reaches an upstream). Names matching the group's
-``reserved`` patterns never resolve from proxies, guard or not."""
+Which members are consulted for a name (the guard and reserved patterns) is decided in ``wharf.core.groups``."""
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
@@ -14,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from ...asgi import HTTPError, Scope, Send
+from ...core.groups import route
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
 from ...core.upstream import UpstreamError
@@ -34,29 +32,17 @@ class PythonGroup:
         self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
 
     # -- resolution -------------------------------------------------------------------------------------------
-    def _reserved(self, group: RepoInfo, name: str) -> str | None:
-        return next((p for p in group.config.get("reserved", []) if fnmatch.fnmatchcase(name, p.lower())), None)
-
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
         """For each effective member: its page (or None), and whether it is used or hidden and why."""
-        members = self.core.members(group)
-        out: list[dict[str, Any]] = []
         key = project_key(name)
-        local = {m.name: self.core.pages.read(m.name, key) for m in members if m.kind != "proxy"}
-        hosted_with_name = [m.name for m in members if m.kind == "hosted" and local[m.name] is not None]
-        reserved = self._reserved(group, name)
-        guard = group.config.get("guard", True)
-        for m in members:
-            item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": None}
+        out: list[dict[str, Any]] = []
+        for r in route(self.core, group, name, hosted_has=lambda m, n: self.core.pages.exists(m.name, key)):
+            m = r.member
+            item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": r.reason}
             out.append(item)
+            if not r.consult:
+                continue
             if m.kind == "proxy":
-                if reserved:
-                    item["reason"] = f"name matches the reserved pattern '{reserved}': never taken from proxies"
-                    continue
-                if guard and hosted_with_name:
-                    item["reason"] = (f"hidden by the dependency-confusion guard: the name exists in hosted member "
-                                      f"'{hosted_with_name[0]}'")
-                    continue
                 try:
                     item["page"] = await self.proxy.ensure_page(m, name)
                 except UpstreamError as exc:
@@ -64,7 +50,7 @@ class PythonGroup:
                     item["error"] = exc
                     continue
             else:
-                item["page"] = local[m.name]
+                item["page"] = self.core.pages.read(m.name, key)
             if item["page"] is None:
                 item["reason"] = item["reason"] or "does not have this project"
             else:

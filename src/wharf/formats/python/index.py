@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Collection, Iterable
 from packaging.utils import InvalidName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ...core import published
 from ...core.content import LiveFile
 from ...core.interfaces import RepoInfo
 
@@ -221,16 +222,10 @@ _INDEX_KEYS = ("requires_python",)
 
 async def send_published(core: "Core", repo_name: str, sha: str, filename: str, scope: Any, send: Any) -> bool:
     """Send a file published in a repository (a package file or its ``.metadata``); False if it is not there."""
-    from ...asgi import send_file
-
-    found = core.pages.file_path(repo_name, sha, filename)
-    if found is None:
-        return False
-    path, st = found
-    meta = filename.endswith(".metadata")
-    await send_file(scope, send, path, content_type=b"text/plain; charset=utf-8" if meta else b"application/octet-stream",
-                    etag=b'"%s%s"' % (sha.encode(), b".metadata" if meta else b""), stat=st)
-    return True
+    if filename.endswith(".metadata"):
+        return await published.send_published(core, repo_name, sha, filename, scope, send,
+                                              content_type=b"text/plain; charset=utf-8", etag=b'"%s.metadata"' % sha.encode())
+    return await published.send_published(core, repo_name, sha, filename, scope, send)
 
 
 def link_files(core: "Core", repo: RepoInfo, files: Iterable[LiveFile]) -> None:
@@ -240,14 +235,9 @@ def link_files(core: "Core", repo: RepoInfo, files: Iterable[LiveFile]) -> None:
 
 
 def _link(core: "Core", repo: RepoInfo, f: LiveFile) -> None:
-    if core.pages.file_path(repo.name, f.sha256, f.filename) is None:
-        path = core.blobs.local_path(f.sha256)
-        if path is not None:
-            core.pages.link_file(repo.name, f.sha256, f.filename, path)
-    if f.metadata_sha256 and core.pages.file_path(repo.name, f.sha256, f.filename + ".metadata") is None:
-        mpath = core.blobs.local_path(f.metadata_sha256)
-        if mpath is not None:
-            core.pages.link_file(repo.name, f.sha256, f.filename + ".metadata", mpath)
+    published.link_file(core, repo.name, f.sha256, f.filename)
+    if f.metadata_sha256:
+        published.link_file(core, repo.name, f.sha256, f.filename + ".metadata", blob_sha256=f.metadata_sha256)
 
 
 def _file_json(f: LiveFile, base: str) -> dict[str, Any]:

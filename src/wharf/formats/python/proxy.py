@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -14,7 +14,9 @@ from ...core.content import NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
+from ...core.proxying import UnreadableUpstream, cached_document, fetch_file
 from ...core.upstream import UpstreamError
+from ...storage import BlobRef
 from . import parse
 from .index import ROOT_KEY, canonical_or_none, link_files, project_key, render_entries, send_published
 from .upstream import ACCEPT, UnreadablePage, parse_upstream_page
@@ -42,54 +44,17 @@ class PythonProxy:
         canonical = canonical_or_none(name)
         if canonical is None:
             return None  # never ask the upstream for something that is not a project name (e.g. a path)
-        name = canonical
-        key = project_key(name)
-        page = self.core.pages.read(repo.name, key)
-        now = time.time()
-        if page is not None and (page.meta.get("exp", 0) > now or allow_stale):
-            return None if page.meta.get("missing") else page
-        async with self.core.flights.flight(f"page:{repo.name}:{name}"):
-            page = self.core.pages.read(repo.name, key)
-            if page is not None and page.meta.get("exp", 0) > time.time():
-                return None if page.meta.get("missing") else page
-            try:
-                page = await self._revalidate(repo, name, page)
-            except UpstreamError as exc:
-                if page is not None and not page.meta.get("missing"):
-                    log.warning("serving stale page", extra={"fields": {"repository": repo.name, "project": name,
-                                                                         "error": exc.message}})
-                    return page  # stale-if-error
-                raise
-        return None if page is None or page.meta.get("missing") else page
-
-    async def _revalidate(self, repo: RepoInfo, name: str, old: Page | None) -> Page | None:
         up = self.core.upstream(repo)
-        url = up.url(f"{name}/")
-        headers = {"Accept": ACCEPT}
-        if old is not None and not old.meta.get("missing"):
-            if old.meta.get("etag"):
-                headers["If-None-Match"] = old.meta["etag"]
-            if old.meta.get("lm"):
-                headers["If-Modified-Since"] = old.meta["lm"]
-        resp = await up.get(url, headers=headers)
-        cfg = up.config
-        key = project_key(name)
-        if resp.status_code == 304 and old is not None:
-            meta = {**old.meta, "exp": time.time() + cfg.index_ttl}
-            variants = {k: body for k, (_etag, body) in old.variants.items()}
-            self.core.pages.write(repo.name, key, time.time_ns(), variants, meta)
-            return self.core.pages.read(repo.name, key)
-        if resp.status_code in (404, 410):
-            self.core.pages.write(repo.name, key, time.time_ns(), {}, {"missing": True, "exp": time.time() + cfg.negative_ttl})
-            return None
-        if resp.status_code != 200:
-            up.failed()
-            raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {url}")
+        return await cached_document(self.core, repo, project_key(canonical), up.url(f"{canonical}/"),
+                                     parse=lambda resp: self._parse_page(canonical, resp),
+                                     headers={"Accept": ACCEPT}, allow_stale=allow_stale)
+
+    @staticmethod
+    def _parse_page(name: str, resp: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
         try:
             entries, versions = parse_upstream_page(resp.content, resp.headers.get("content-type", ""), str(resp.url))
         except UnreadablePage as exc:
-            up.failed()
-            raise UpstreamError(f"upstream {up.base} returned an unreadable index page for '{name}': {exc}")
+            raise UnreadableUpstream(f"an unreadable index page for '{name}': {exc}")
         files = []
         for e in entries:
             files.append({"filename": e["filename"], "url": _local_url(e["sha256"], e["filename"]),
@@ -103,12 +68,10 @@ class PythonProxy:
                     versions.append(parse.parse_filename(e["filename"])[1])
                 except parse.InvalidArtifact:
                     pass
-        meta = {"exp": time.time() + cfg.index_ttl, "etag": resp.headers.get("etag"), "lm": resp.headers.get("last-modified"),
-                "upstream": {e["filename"]: [e["upstream"], e["sha256"],
+        meta = {"upstream": {e["filename"]: [e["upstream"], e["sha256"],
                                              e["core-metadata"].get("sha256") if isinstance(e["core-metadata"], dict)
                                              else bool(e["core-metadata"])] for e in entries}}
-        self.core.pages.write(repo.name, key, time.time_ns(), render_entries(name, files, versions), meta)
-        return self.core.pages.read(repo.name, key)
+        return render_entries(name, files, versions), meta
 
     # -- files ------------------------------------------------------------------------------------------------
     async def serve_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
@@ -131,86 +94,17 @@ class PythonProxy:
         name, src = self._source(repo, sha, filename)
         if filename.endswith(".metadata"):
             return await self._fetch_metadata(repo, sha, filename, src, scope, send)
-        async with self.core.flights.flight(f"file:{repo.name}:{sha}"):
-            if self.core.pages.file_path(repo.name, sha, filename) is not None:
-                return await self.serve_file(repo, sha, filename, scope, send)  # another request fetched it meanwhile
-            if self.core.blobs.exists(sha):  # already stored (uploaded elsewhere, or another proxy): no download
-                await anyio.to_thread.run_sync(self._record, repo, name, filename, sha, None, src[0])
-                return await self.serve_file(repo, sha, filename, scope, send)
-            await self._stream_and_store(repo, name, sha, filename, src[0], scope, send)
 
-    async def _stream_and_store(self, repo: RepoInfo, name: str, sha: str, filename: str, url: str, scope: Scope,
-                                send: Send) -> None:
-        """Send the upstream's bytes to the client while writing them to a blob; commit only if the sha256 matches.
+        def record(ref: BlobRef, path: Path | None) -> None:
+            info = _try_parse(str(path), filename) if path is not None else None
+            self._record(repo, name, filename, ref.sha256, info, src[0])
 
-        The last chunk is held back until the digest is verified: on a mismatch (or any failure once the response
-        has started) the client gets a cut response, never a complete-looking wrong file."""
-        import httpx
-
-        up = self.core.upstream(repo)
-        writer = self.core.blobs.writer()
-        started = False
-        head = scope["method"] == "HEAD"
-        headers: list[tuple[bytes, bytes]] = []
-        pending = b""
-        try:
-            try:
-                async with up.stream(url, headers={"Accept-Encoding": "identity"}) as resp:
-                    if resp.status_code == 404:
-                        raise HTTPError(404, f"upstream {up.base} no longer has {filename}")
-                    if resp.status_code != 200:
-                        up.failed()
-                        raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {filename}")
-                    headers = [(b"content-type", b"application/octet-stream"), (b"etag", b'"%s"' % sha.encode()),
-                               (b"accept-ranges", b"bytes")]
-                    if resp.headers.get("content-length", "").isdigit():
-                        headers.append((b"content-length", resp.headers["content-length"].encode()))
-                    async for chunk in resp.aiter_raw():
-                        writer.write(chunk)
-                        if head or not chunk:
-                            continue  # HEAD: headers only once the file is verified
-                        if pending:
-                            if not started:
-                                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                                started = True
-                            await send({"type": "http.response.body", "body": pending, "more_body": True})
-                        pending = chunk
-            except httpx.HTTPError as exc:
-                raise up.error(exc, url)
-            if writer.digests()["sha256"] != sha:
-                up.failed()
-                raise UpstreamError(f"upstream {up.base} sent {filename} with sha256 {writer.digests()['sha256']}, "
-                                    f"but its index says {sha}; nothing was cached")
-            up.succeeded()
-        except BaseException as exc:
-            writer.abort()
-            if started and isinstance(exc, (UpstreamError, HTTPError)):
-                # too late for an error status: end without the held-back bytes, so the client's download fails
-                log.warning("proxied download cut", extra={"fields": {"repository": repo.name, "file": filename,
-                                                                      "error": str(exc)}})
-                return
-            raise
-        try:
-            if not started:
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-            # the bytes are verified: the client gets them first, then they are stored (one thread hop)
-            await send({"type": "http.response.body", "body": b"" if head else pending})
-        finally:
-            try:
-                await anyio.to_thread.run_sync(self._store, repo, name, filename, writer, url)
-            except Exception:
-                writer.abort()
-                log.exception("could not cache a proxied file", extra={"fields": {"repository": repo.name, "file": filename}})
-
-    def _store(self, repo: RepoInfo, name: str, filename: str, writer: Any, url: str) -> None:
-        info = _try_parse(str(writer.temp_path()), filename)
-        ref = writer.commit()
-        self._record(repo, name, filename, ref.sha256, info, url)
+        await fetch_file(self.core, repo, src[0], filename=filename, expect={"sha256": sha}, scope=scope, send=send,
+                         record=record, flight_key=f"file:{repo.name}:{sha}",
+                         serve_cached=lambda: send_published(self.core, repo.name, sha, filename, scope, send))
 
     def _record(self, repo: RepoInfo, name: str, filename: str, sha: str, info: "parse.PythonArtifact | None", origin: str) -> None:
         """Record a fetched file like an upload (with its origin), then make it downloadable here."""
-        from ...storage import BlobRef
-
         size = self.core.blobs.local_path(sha).stat().st_size  # type: ignore[union-attr]
         try:
             pname, version, kind = parse.parse_filename(filename)

@@ -1,0 +1,193 @@
+"""Proxy machinery shared by every format: upstream documents cached with a TTL, files cached forever.
+
+``cached_document``: an index page / metadata document of a proxy repository, fetched when missing or older than the
+repository's index TTL, re-validated with conditional requests, 404/410 negative-cached, single-flight across
+processes, and served stale when the upstream fails (stale-if-error).
+
+``fetch_file``: a single-flight download that streams the upstream's bytes to the client while writing a blob,
+verifies the expected digests before committing, and holds the last chunk back so that a mismatch never reaches the
+client as a complete file. The format then records the stored blob (``record``, run in a thread) and publishes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+
+import anyio.to_thread
+
+from ..asgi import HTTPError, Scope, Send
+from ..storage import BlobRef
+from .pages import Page
+from .upstream import UpstreamError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+    from .interfaces import RepoInfo
+    from .services import Core
+
+__all__ = ["cached_document", "fetch_file", "UnreadableUpstream", "Parse", "Record"]
+
+log = logging.getLogger("wharf.proxy")
+
+# parse(response) -> (variants, meta): the page to store for a 200 answer
+Parse = Callable[["httpx.Response"], tuple[dict[str, bytes], dict[str, Any]]]
+# record(blob, local path of the stored blob or None) after the blob is committed (runs in a worker thread)
+Record = Callable[[BlobRef, "Path | None"], Any]
+
+
+class UnreadableUpstream(ValueError):
+    """Raised by a ``parse`` function: the upstream answered 200 with something that is not a valid document."""
+
+
+def _usable(page: Page | None) -> Page | None:
+    return None if page is None or page.meta.get("missing") else page
+
+
+async def cached_document(core: "Core", repo: "RepoInfo", key: str, url: str, *, parse: Parse,
+                          headers: Mapping[str, str] | None = None, allow_stale: bool = False) -> Page | None:
+    """The proxy's page ``key`` (None when the upstream does not have it). Raises UpstreamError only when the
+    upstream fails and nothing is cached."""
+    page = core.pages.read(repo.name, key)
+    if page is not None and (page.meta.get("exp", 0) > time.time() or allow_stale):
+        return _usable(page)
+    async with core.flights.flight(f"page:{repo.name}:{key}"):
+        page = core.pages.read(repo.name, key)
+        if page is not None and page.meta.get("exp", 0) > time.time():
+            return _usable(page)
+        try:
+            page = await _revalidate(core, repo, key, url, page, parse, headers or {})
+        except UpstreamError as exc:
+            if _usable(page) is not None:
+                log.warning("serving stale page", extra={"fields": {"repository": repo.name, "key": key,
+                                                                     "error": exc.message}})
+                return page  # stale-if-error
+            raise
+    return _usable(page)
+
+
+async def _revalidate(core: "Core", repo: "RepoInfo", key: str, url: str, old: Page | None, parse: Parse,
+                      headers: Mapping[str, str]) -> Page | None:
+    up = core.upstream(repo)
+    req = dict(headers)
+    if _usable(old) is not None:
+        assert old is not None
+        if old.meta.get("etag"):
+            req["If-None-Match"] = old.meta["etag"]
+        if old.meta.get("lm"):
+            req["If-Modified-Since"] = old.meta["lm"]
+    resp = await up.get(url, headers=req)
+    cfg = up.config
+    if resp.status_code == 304 and _usable(old) is not None:
+        assert old is not None
+        meta = {**old.meta, "exp": time.time() + cfg.index_ttl}
+        core.pages.write(repo.name, key, time.time_ns(), {k: body for k, (_etag, body) in old.variants.items()}, meta)
+        return core.pages.read(repo.name, key)
+    if resp.status_code in (404, 410):
+        core.pages.write(repo.name, key, time.time_ns(), {}, {"missing": True, "exp": time.time() + cfg.negative_ttl})
+        return None
+    if resp.status_code != 200:
+        up.failed()
+        raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {url}")
+    try:
+        variants, meta = parse(resp)
+    except UnreadableUpstream as exc:
+        up.failed()
+        raise UpstreamError(f"upstream {up.base} returned an unreadable document for {url}: {exc}")
+    meta = {**meta, "exp": time.time() + cfg.index_ttl, "etag": resp.headers.get("etag"),
+            "lm": resp.headers.get("last-modified")}
+    core.pages.write(repo.name, key, time.time_ns(), variants, meta)
+    return core.pages.read(repo.name, key)
+
+
+async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str, expect: Mapping[str, str],
+                     scope: Scope, send: Send, record: Record, serve_cached: Callable[[], Awaitable[bool]],
+                     content_type: bytes = b"application/octet-stream", flight_key: str | None = None,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Serve a proxied file: from the cache if another request stored it meanwhile (``serve_cached``), from an
+    already stored blob when the expected sha256 is known, else streamed from ``url`` while it is stored.
+    ``expect`` maps digest names (sha256, sha512, sha1, md5) to the hex values the upstream promised."""
+    expect = {k: v.lower() for k, v in expect.items() if v}
+    async with core.flights.flight(flight_key or f"file:{repo.name}:{url}"):
+        if await serve_cached():
+            return
+        sha = expect.get("sha256")
+        if sha and core.blobs.exists(sha):  # uploaded elsewhere, or cached by another proxy: no download
+            path = core.blobs.local_path(sha)
+            size = path.stat().st_size if path is not None else 0
+            await anyio.to_thread.run_sync(record, BlobRef(sha, size, {"sha256": sha}), path)
+            if await serve_cached():
+                return
+        await _stream_and_store(core, repo, url, filename, expect, scope, send, record, content_type, headers or [])
+
+
+async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: str, expect: Mapping[str, str],
+                            scope: Scope, send: Send, record: Record, content_type: bytes,
+                            extra: list[tuple[bytes, bytes]]) -> None:
+    import httpx
+
+    up = core.upstream(repo)
+    writer = core.blobs.writer(algorithms=[a for a in expect if a != "sha256"])
+    started = False
+    head = scope["method"] == "HEAD"
+    headers: list[tuple[bytes, bytes]] = []
+    pending = b""
+    try:
+        try:
+            async with up.stream(url, headers={"Accept-Encoding": "identity"}) as resp:
+                if resp.status_code in (404, 410):
+                    raise HTTPError(404, f"upstream {up.base} does not have {filename}")
+                if resp.status_code != 200:
+                    up.failed()
+                    raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {filename}")
+                headers = [(b"content-type", content_type), (b"accept-ranges", b"bytes"), *extra]
+                if expect.get("sha256"):
+                    headers.append((b"etag", b'"%s"' % expect["sha256"].encode()))
+                if resp.headers.get("content-length", "").isdigit():
+                    headers.append((b"content-length", resp.headers["content-length"].encode()))
+                async for chunk in resp.aiter_raw():
+                    writer.write(chunk)
+                    if head or not chunk:
+                        continue  # HEAD: headers only once the file is verified
+                    if pending:
+                        if not started:
+                            await send({"type": "http.response.start", "status": 200, "headers": headers})
+                            started = True
+                        await send({"type": "http.response.body", "body": pending, "more_body": True})
+                    pending = chunk
+        except httpx.HTTPError as exc:
+            raise up.error(exc, url)
+        got = writer.digests()
+        for alg, want in expect.items():
+            if got.get(alg) != want:
+                up.failed()
+                raise UpstreamError(f"upstream {up.base} sent {filename} with {alg} {got.get(alg)}, "
+                                    f"but it announced {want}; nothing was cached")
+        up.succeeded()
+    except BaseException as exc:
+        writer.abort()
+        if started and isinstance(exc, (UpstreamError, HTTPError)):
+            # too late for an error status: end without the held-back bytes, so the client's download fails
+            log.warning("proxied download cut", extra={"fields": {"repository": repo.name, "file": filename,
+                                                                  "error": str(exc)}})
+            return
+        raise
+    try:
+        if not started:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+        # the bytes are verified: the client gets them first, then they are stored (one thread hop)
+        await send({"type": "http.response.body", "body": b"" if head else pending})
+    finally:
+        try:
+            await anyio.to_thread.run_sync(_commit_and_record, core, writer, record)
+        except Exception:
+            writer.abort()
+            log.exception("could not cache a proxied file", extra={"fields": {"repository": repo.name, "file": filename}})
+
+
+def _commit_and_record(core: "Core", writer: Any, record: Record) -> None:
+    ref = writer.commit()
+    record(ref, core.blobs.local_path(ref.sha256))

@@ -1,0 +1,40 @@
+"""Downloads from the published tree: a stored blob becomes downloadable from a repository as
+``pages/<repo>/files/<sha256>/<filename>`` (a symlink), served by path with ETag/304/Range/Content-Length."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .services import Core
+
+__all__ = ["link_file", "send_published", "OCTET_STREAM"]
+
+OCTET_STREAM = b"application/octet-stream"
+
+
+def link_file(core: "Core", repo_name: str, sha256: str, filename: str, *, blob_sha256: str | None = None) -> bool:
+    """Make the blob ``blob_sha256`` (default: ``sha256``) downloadable as ``files/<sha256>/<filename>``.
+    Returns False when the blob store has no local file for it."""
+    if core.pages.file_path(repo_name, sha256, filename) is not None:
+        return True
+    path = core.blobs.local_path(blob_sha256 or sha256)
+    if path is None:
+        return False
+    core.pages.link_file(repo_name, sha256, filename, path)
+    return True
+
+
+async def send_published(core: "Core", repo_name: str, sha256: str, filename: str, scope: Any, send: Any, *,
+                         content_type: bytes = OCTET_STREAM, etag: bytes | None = None,
+                         headers: list[tuple[bytes, bytes]] | None = None) -> bool:
+    """Send a file published in a repository; False if it is not published there."""
+    from ..asgi import send_file
+
+    found = core.pages.file_path(repo_name, sha256, filename)
+    if found is None:
+        return False
+    path, st = found
+    await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
+                    headers=headers)
+    return True
