@@ -142,7 +142,7 @@ class MavenRoutes:
         length = header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise too_large
-        writer = self.core.blobs.writer(algorithms=("md5", "sha1", "sha512"), max_size=limit)
+        writer = self.core.blobs.writer(algorithms=("md5", "sha1", "sha256", "sha512"), max_size=limit)
         try:
             while True:
                 message = await receive()
@@ -157,6 +157,7 @@ class MavenRoutes:
             if length is not None and length.isdigit() and int(length) != writer.size:
                 raise HTTPError(400, f"the body has {writer.size} bytes but Content-Length said {int(length)}",
                                 reason="length-mismatch")
+            _check_checksum_headers(scope, writer.digests(), what)
             return await anyio.to_thread.run_sync(self._ingest, ctx, what, writer)
         finally:
             writer.abort()
@@ -206,6 +207,18 @@ class MavenRoutes:
                               snapshots=[what.version] if what.snapshot else [])
             core.mark_published(repo.name, result.version)
         return 201 if result.created else 200
+
+
+def _check_checksum_headers(scope: Scope, digests: dict[str, str], what: ArtifactFile) -> None:
+    """``X-Checksum-Sha1``/``-Sha256``/``-Sha512``/``-Md5`` sent with an upload must match its bytes."""
+    for alg in parse.CHECKSUMS:
+        value = header(scope, b"x-checksum-" + alg.encode())
+        if value is None:
+            continue
+        claimed = value.decode("latin-1").strip().lower()
+        if not hmac.compare_digest(claimed, digests[alg]):
+            raise HTTPError(400, f"checksum mismatch: X-Checksum-{alg.capitalize()} says {claimed}, but the uploaded "
+                                 f"{what.filename} has {digests[alg]}; nothing was stored", reason="checksum-mismatch")
 
 
 def _immutable(what: ArtifactFile, existing: str | None) -> str:
