@@ -174,3 +174,23 @@ def test_uploaded_metadata_is_validated_but_the_served_one_is_the_servers(sqlite
     assert "99.0" not in served and "<release>1.0</release>" in served
     assert httpx.get(f"{srv.url}/{repo}/com/acme/meta/maven-metadata.xml.sha1").text == \
         hashlib.sha1(served.encode()).hexdigest()
+
+
+def test_deleting_a_version_unpublishes_it_and_rerenders_metadata(sqlite_server, repo):
+    srv = sqlite_server
+    base = f"{srv.url}/{repo}/com/acme/gone"
+    for v in ("1.0", "2.0"):
+        pom = POM.replace(b"<artifactId>lib", b"<artifactId>gone").replace(b"<version>1.0", f"<version>{v}".encode())
+        assert _put(srv, repo, f"com/acme/gone/{v}/gone-{v}.pom", pom).status_code == 201
+        assert _put(srv, repo, f"com/acme/gone/{v}/gone-{v}.jar", JAR).status_code == 201
+    assert "<release>2.0</release>" in httpx.get(f"{base}/maven-metadata.xml").text
+    r = srv.api("DELETE", f"/api/v1/repositories/{repo}/packages/com.acme:gone/versions/2.0")
+    assert r.status_code == 200, r.text
+    assert httpx.get(f"{base}/2.0/gone-2.0.jar").status_code == 404
+    assert httpx.get(f"{base}/2.0/gone-2.0.jar.sha1").status_code == 404
+    meta = httpx.get(f"{base}/maven-metadata.xml").text
+    assert "2.0" not in meta and "<release>1.0</release>" in meta
+    assert httpx.get(f"{base}/1.0/gone-1.0.jar").status_code == 200
+    # a deleted release path cannot be deployed again
+    r = _put(srv, repo, "com/acme/gone/2.0/gone-2.0.jar", JAR)
+    assert r.status_code == 409 and "deleted" in r.json()["error"]
