@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -128,8 +129,6 @@ class MavenRoutes:
             md.check_uploaded(body, what)
         except parse.InvalidArtifact as exc:
             raise HTTPError(400, exc.message, reason=exc.reason)
-        import time
-
         digests = md.checksum_variants(body)
         del digests["xml"]
         self.core.pages.write(ctx.repo.name, store.upload_key(what.path), time.time_ns(), digests)
