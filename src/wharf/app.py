@@ -30,7 +30,7 @@ class WharfApp:
         self._api: Any = None  # the management API (FastAPI) is built on its first request
         self.web = build_web(core)
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
-        self.access_log = AccessLog() if core.settings.access_log else None
+        self.access_log = AccessLog(flush_seconds=core.settings.access_log_flush) if core.settings.access_log else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -123,6 +123,8 @@ class WharfApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.access_log is not None:
+                    self.access_log.flush()
                 self.core.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -24,6 +24,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     access_log: bool = True
+    access_log_flush: float = 0.5  # seconds a line may wait to be written with others (0: one write per line)
     log_level: str = "info"
     token_cache_ttl: float = 5.0
     bootstrap_token: str | None = field(default=None, repr=False)
@@ -51,6 +52,7 @@ _ENV = {
     "log_level": ("WHARF_LOG_LEVEL", str),
     "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
     "token_cache_ttl": ("WHARF_TOKEN_CACHE_TTL", float),
+    "access_log_flush": ("WHARF_ACCESS_LOG_FLUSH", float),
 }
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
@@ -60,7 +62,7 @@ def _coerce(name: str, value: object) -> object:
         return Path(str(value))
     if name in ("port", "workers", "max_upload_size") and value is not None:
         return int(value)  # type: ignore[arg-type]
-    if name == "token_cache_ttl" and value is not None:
+    if name in ("token_cache_ttl", "access_log_flush") and value is not None:
         return float(value)  # type: ignore[arg-type]
     if name == "access_log" and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -41,6 +42,9 @@ def setup_logging(level: str = "info") -> None:
     root.setLevel(level.upper())
     for noisy in ("granian.access",):
         logging.getLogger(noisy).propagate = False
+    # httpx logs every upstream request at INFO: the access log and the proxy's own warnings already tell the story
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def granian_log_config() -> dict[str, Any]:
@@ -56,15 +60,24 @@ def granian_log_config() -> dict[str, Any]:
 
 
 class AccessLog:
-    """Access log lines in the same JSON shape as the application log, written with one ``write`` per request.
+    """Access log lines in the same JSON shape as the application log, written in batches.
 
-    The logging module costs ~16 us a request (record, lock, formatter); this costs ~2.4 us (timeit). Only the fields below
-    are written: never headers, so never credentials; query strings are dropped (they may carry secrets)."""
+    The logging module costs ~16 us a request (record, lock, formatter); formatting here costs ~2.4 us (timeit). A
+    ``write`` syscall per line cost another ~12 us a request on these machines' disks (a quarter of the index-page
+    throughput), so, like nginx's ``access_log ... buffer= flush=``, lines are collected and written together once
+    ``buffer_bytes`` are pending or ``flush_seconds`` after the first pending line (``flush_seconds=0``: a write per
+    line). Lines pending when a worker is killed outright are lost; shutdown flushes. Only the fields below are
+    written: never headers, so never credentials; query strings are dropped (they may carry secrets)."""
 
-    def __init__(self, fd: int = 2) -> None:
+    def __init__(self, fd: int = 2, *, flush_seconds: float = 0.5, buffer_bytes: int = 64 * 1024) -> None:
         self._fd = fd
         self._sec = -1
         self._stamp = ""
+        self._flush_s = flush_seconds
+        self._limit = buffer_bytes
+        self._pending: list[str] = []
+        self._size = 0
+        self._timer: Any = None
 
     def write(self, method: str, path: str, status: int, ms: float, remote: str | None, ua: str, route: str) -> None:
         now = time.time()
@@ -75,8 +88,29 @@ class AccessLog:
         line = (f'{{"ts":"{self._stamp}.{int((now - sec) * 1000):03d}Z","level":"info","logger":"wharf.access",'
                 f'"msg":"request","method":"{method}","path":{json.dumps(path)},"status":{status},"ms":{ms:.3f},'
                 f'"remote":{json.dumps(remote)},"ua":{json.dumps(ua)},"route":"{route}"}}\n')
+        if self._flush_s <= 0:
+            return self._emit(line)
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= self._limit:
+            self.flush()
+        elif self._timer is None:
+            try:
+                self._timer = asyncio.get_running_loop().call_later(self._flush_s, self.flush)
+            except RuntimeError:  # no event loop (called from a thread): do not keep the line waiting
+                self.flush()
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            text, self._pending, self._size = "".join(self._pending), [], 0
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
         try:
-            os.write(self._fd, line.encode("utf-8", "replace"))
+            os.write(self._fd, text.encode("utf-8", "replace"))
         except OSError:  # pragma: no cover - a closed stderr must not break serving
             pass
 

@@ -388,3 +388,34 @@ def test_logs_are_json_and_carry_no_secrets(srv, tmp_path):
               base64.b64encode(f"__token__:{secret}".encode()).decode(),
               base64.b64encode(f"bob:{secret}".encode()).decode()):
         assert s not in text, f"secret {s[:10]}... found in the server log"
+
+
+def _access_paths(srv: WharfServer) -> list[str]:
+    out = []
+    for line in srv.log_path.read_text(errors="replace").splitlines():
+        if '"logger":"wharf.access"' in line:
+            out.append(json.loads(line)["path"])
+    return out
+
+
+def test_access_log_is_written_in_batches_and_flushed(tmp_path):
+    """By default access lines are batched (one write for many requests): they reach the log within the flush
+    interval without further traffic, a full buffer is written at once, and a clean shutdown writes the rest."""
+    with WharfServer(tmp_path / "data", env={"WHARF_ACCESS_LOG_FLUSH": "1.5"}) as srv:
+        for i in range(5):
+            httpx.get(f"{srv.url}/batch-{i}/")
+        assert [p for p in _access_paths(srv) if p.startswith("/batch-")] == []  # still waiting together
+        deadline = time.monotonic() + 10
+        while len([p for p in _access_paths(srv) if p.startswith("/batch-")]) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(p for p in _access_paths(srv) if p.startswith("/batch-")) == [f"/batch-{i}/" for i in range(5)]
+        long = "x" * 900
+        with httpx.Client() as client:
+            for i in range(100):  # ~100 KiB of lines: more than the 64 KiB buffer, written before the timer fires
+                client.get(f"{srv.url}/full-{i}-{long}/")
+        assert len([p for p in _access_paths(srv) if p.startswith("/full-")]) >= 50  # 64 KiB of ~1.1 KB lines
+        for i in range(3):
+            httpx.get(f"{srv.url}/last-{i}/")
+        srv.stop()  # SIGTERM: the worker's shutdown writes what is pending
+    assert len([p for p in _access_paths(srv) if p.startswith("/full-")]) == 100
+    assert sorted(p for p in _access_paths(srv) if p.startswith("/last-")) == [f"/last-{i}/" for i in range(3)]

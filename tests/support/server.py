@@ -45,7 +45,8 @@ class WharfServer:
     def start(self) -> "WharfServer":
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WHARF_", "PIP_", "UV_"))}
-        env.update({"WHARF_BOOTSTRAP_TOKEN": self.token, **self.extra_env})
+        # tests read the access log right after their requests: one write per line unless a test asks otherwise
+        env.update({"WHARF_BOOTSTRAP_TOKEN": self.token, "WHARF_ACCESS_LOG_FLUSH": "0", **self.extra_env})
         if self.database_url:
             env["WHARF_DATABASE_URL"] = self.database_url
         args = [WHARF_BIN, "serve", "--data", str(self.data), "--host", "127.0.0.1", "--port", str(self.port),

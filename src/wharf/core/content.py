@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -85,6 +85,31 @@ _LIVE_COLUMNS = (
 )
 
 
+# -- statements of the hot write path, built once ---------------------------------------------------------------
+_rc, _art, _repo_t = RepositoryContent.__table__, Artifact.__table__, Repository.__table__
+_Q_LOCK_REPO = select(_repo_t.c.id).where(_repo_t.c.id == bindparam("b_repo")).with_for_update()
+_Q_KEY_ROWS = (select(_rc.c.id, _rc.c.version_removed, _art.c.sha256).join(_art, _art.c.id == _rc.c.artifact_id)
+               .where(_rc.c.repository_id == bindparam("b_repo"), _rc.c.key == bindparam("b_key"))
+               .order_by(_rc.c.version_removed.is_(None).desc()))
+_U_BUMP = (update(_repo_t).where(_repo_t.c.id == bindparam("b_repo")).values(version=_repo_t.c.version + 1)
+           .returning(_repo_t.c.version))
+_I_VERSION = insert(RepositoryVersion.__table__)
+_U_END_ROW = update(_rc).where(_rc.c.id == bindparam("b_id")).values(version_removed=bindparam("b_v"))
+_I_CONTENT = insert(_rc)
+_Q_ARTIFACT_ID = select(_art.c.id).where(*(_art.c[k] == bindparam(f"b_{k}")
+                                           for k in ("format", "name", "version", "filename", "sha256")))
+_Q_LAST_CHANGE = select(
+    select(func.max(_rc.c.version_added)).where(_rc.c.repository_id == bindparam("b_repo"), _rc.c.name == bindparam("b_name"),
+                                                _rc.c.version_added < bindparam("b_before")).scalar_subquery(),
+    select(func.max(_rc.c.version_removed)).where(_rc.c.repository_id == bindparam("b_repo"),
+                                                  _rc.c.name == bindparam("b_name"),
+                                                  _rc.c.version_removed < bindparam("b_before")).scalar_subquery())
+_UPSERTS = {
+    name: (ins(Blob.__table__).on_conflict_do_nothing(), ins(_art).on_conflict_do_nothing().returning(_art.c.id))
+    for name, ins in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+
+
 class ContentService:
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
@@ -102,9 +127,9 @@ class ContentService:
 
     def add(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
             allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD) -> AddResult:
-        """Add a file in a new repository version (uploads are the hot write path: Core statements, few round trips)."""
+        """Add a file in a new repository version. Uploads and proxy fetches are the hot write path: statements
+        are built once (module level) and executed with parameters, so a call costs round trips, not SQL building."""
         key = new.repo_key
-        rc, art_t = RepositoryContent.__table__, Artifact.__table__
         try:
             with self._sessions.begin() as s:
                 postgres = s.get_bind().dialect.name == "postgresql"
@@ -112,13 +137,8 @@ class ContentService:
                     # Serialise writers on this repository *before* reading (SQLite's BEGIN IMMEDIATE already does):
                     # a concurrent upload of the same key then sees the winner's committed row, not a unique-index
                     # violation, so an identical retry is a no-op and a different file gets the usual FileExists.
-                    s.execute(select(Repository.id).where(Repository.id == repo.id).with_for_update())
-                rows = s.execute(
-                    select(rc.c.id, rc.c.version_removed, art_t.c.sha256)
-                    .join(art_t, art_t.c.id == rc.c.artifact_id)
-                    .where(rc.c.repository_id == repo.id, rc.c.key == key)
-                    .order_by(rc.c.version_removed.is_(None).desc())
-                ).all()
+                    s.execute(_Q_LOCK_REPO, {"b_repo": repo.id})
+                rows = s.execute(_Q_KEY_ROWS, {"b_repo": repo.id, "b_key": key}).all()
                 live = next((r for r in rows if r.version_removed is None), None)
                 if live is not None and live.sha256 == new.blob.sha256:
                     return AddResult(False, repo.version, self._live_file_by_id(s, live.id))
@@ -128,20 +148,20 @@ class ContentService:
                 if live is None and rows and not allow_overwrite:
                     raise FileWasDeleted(f"File '{key}' was previously uploaded to this repository and deleted; "
                                          "a filename cannot be reused. Upload a new version instead.")
-                version = s.execute(update(Repository.__table__).where(Repository.id == repo.id)
-                                    .values(version=Repository.version + 1).returning(Repository.version)).scalar()
+                version = s.execute(_U_BUMP, {"b_repo": repo.id}).scalar()
                 if version is None:
                     raise NotFound("the repository was deleted")
-                s.execute(insert(RepositoryVersion.__table__).values(repository_id=repo.id, number=version, actor=actor,
-                                                                     summary=f"add {key}", created_at=utcnow()))
-                if live is not None:
-                    s.execute(update(rc).where(rc.c.id == live.id).values(version_removed=version))
-                artifact_id = self._upsert_artifact(s, new, actor, postgres)
                 now = utcnow()
-                s.execute(insert(rc).values(repository_id=repo.id, artifact_id=artifact_id, key=key, name=new.name,
-                                            version_added=version, yanked=False, added_at=now))
-                audit.record(s, audit_tag, actor=actor, repository=repo.name, subject=key, remote_addr=remote_addr,
-                             sha256=new.blob.sha256, size=new.blob.size, name=new.name, version=new.version, origin=new.origin)
+                s.execute(_I_VERSION, {"repository_id": repo.id, "number": version, "actor": actor,
+                                       "summary": f"add {key}", "created_at": now})
+                if live is not None:
+                    s.execute(_U_END_ROW, {"b_id": live.id, "b_v": version})
+                artifact_id = self._upsert_artifact(s, new, actor, postgres, now)
+                s.execute(_I_CONTENT, {"repository_id": repo.id, "artifact_id": artifact_id, "key": key, "name": new.name,
+                                       "version_added": version, "yanked": False, "added_at": now})
+                audit.insert(s, audit_tag, actor=actor, repository=repo.name, subject=key, remote_addr=remote_addr,
+                             at=now, sha256=new.blob.sha256, size=new.blob.size, name=new.name, version=new.version,
+                             origin=new.origin)
                 meta_sha = new.metadata_blob.sha256 if new.metadata_blob else None
                 return AddResult(True, version, LiveFile(artifact_id, new.name, new.version, new.filename, new.blob.sha256,
                                                          new.blob.size, new.kind, new.meta or {}, meta_sha, False, None,
@@ -155,24 +175,20 @@ class ContentService:
                         .where(RepositoryContent.id == content_id)).one()
         return LiveFile(*row)
 
-    def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str, postgres: bool) -> int:
+    def _upsert_artifact(self, s: Session, new: NewArtifact, actor: str, postgres: bool, now: Any) -> int:
         # Blob and Artifact rows are shared across repositories, whose writers are not serialised with each other:
         # INSERT ... ON CONFLICT DO NOTHING lets concurrent uploads of one file to several repositories all succeed.
-        ins = pg_insert if postgres else sqlite_insert
+        stmts = _UPSERTS["postgresql" if postgres else "sqlite"]
         for ref in filter(None, (new.blob, new.metadata_blob)):
-            s.execute(ins(Blob.__table__).values(sha256=ref.sha256, size=ref.size, created_at=utcnow())
-                      .on_conflict_do_nothing())
-        art_t = Artifact.__table__
-        where = (art_t.c.format == new.format, art_t.c.name == new.name, art_t.c.version == new.version,
-                 art_t.c.filename == new.filename, art_t.c.sha256 == new.blob.sha256)
-        art_id = s.execute(ins(art_t).values(
-            format=new.format, name=new.name, version=new.version, filename=new.filename,
-            sha256=new.blob.sha256, size=new.blob.size, kind=new.kind, meta=new.meta or {},
-            metadata_sha256=new.metadata_blob.sha256 if new.metadata_blob else None,
-            origin=new.origin, uploaded_by=actor, created_at=utcnow()).on_conflict_do_nothing()
-            .returning(art_t.c.id)).scalar()
+            s.execute(stmts[0], {"sha256": ref.sha256, "size": ref.size, "created_at": now})
+        identity = {"format": new.format, "name": new.name, "version": new.version, "filename": new.filename,
+                    "sha256": new.blob.sha256}
+        art_id = s.execute(stmts[1], {
+            **identity, "size": new.blob.size, "kind": new.kind, "meta": new.meta or {},
+            "metadata_sha256": new.metadata_blob.sha256 if new.metadata_blob else None,
+            "origin": new.origin, "uploaded_by": actor, "created_at": now}).scalar()
         if art_id is None:  # it existed (the same file in another repository, or uploaded before)
-            art_id = s.execute(select(art_t.c.id).where(*where)).scalar_one()
+            art_id = s.execute(_Q_ARTIFACT_ID, {f"b_{k}": v for k, v in identity.items()}).scalar_one()
         return int(art_id)
 
     def remove(self, repo: RepoInfo, *, keys: Sequence[str] | None = None, name: str | None = None,
@@ -300,12 +316,7 @@ class ContentService:
     def last_change(self, repo_id: int, name: str, before: int) -> int:
         """The newest repository version before ``before`` that added or removed a file of ``name`` (-1: none)."""
         with self._sessions() as s:
-            added = s.scalar(select(func.max(RepositoryContent.version_added)).where(
-                RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
-                RepositoryContent.version_added < before))
-            removed = s.scalar(select(func.max(RepositoryContent.version_removed)).where(
-                RepositoryContent.repository_id == repo_id, RepositoryContent.name == name,
-                RepositoryContent.version_removed < before))
+            added, removed = s.execute(_Q_LAST_CHANGE, {"b_repo": repo_id, "b_name": name, "b_before": before}).one()
         return max(added if added is not None else -1, removed if removed is not None else -1)
 
     def names(self, repo_id: int, *, at_version: int | None = None) -> list[str]:
@@ -322,6 +333,14 @@ class ContentService:
             names = s.scalar(select(func.count(func.distinct(RepositoryContent.name)))
                              .where(RepositoryContent.repository_id == repo_id, _alive(None)))
         return {"files": int(files), "packages": int(names or 0), "bytes": int(size)}
+
+    def is_live(self, repo_id: int, sha256: str, filename: str) -> bool:
+        """Whether any live key of the repository holds these bytes under this file name."""
+        q = (select(RepositoryContent.id).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+             .where(RepositoryContent.repository_id == repo_id, RepositoryContent.version_removed.is_(None),
+                    Artifact.sha256 == sha256, Artifact.filename == filename).limit(1))
+        with self._sessions() as s:
+            return s.scalar(q) is not None
 
     def live_sha256(self, repo_id: int, key: str) -> str | None:
         q = (select(Artifact.sha256).join(RepositoryContent, Artifact.id == RepositoryContent.artifact_id)

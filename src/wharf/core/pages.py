@@ -48,10 +48,17 @@ class PageStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], Page]] = OrderedDict()
         self._cached_bytes = 0
+        self._paths: dict[tuple[str, str], str] = {}  # checked keys -> paths (the hot path checks each once)
 
     # -- pages ----------------------------------------------------------------------------------------------
     def _page_path(self, repo: str, key: str) -> str:
-        return f"{self.root}/{_check(repo)}/{_check(key)}.page"
+        hit = self._paths.get((repo, key))
+        if hit is None:
+            hit = f"{self.root}/{_check(repo)}/{_check(key)}.page"
+            if len(self._paths) > 50_000:
+                self._paths.clear()
+            self._paths[(repo, key)] = hit
+        return hit
 
     def write(self, repo: str, key: str, version: int, variants: dict[str, bytes], meta: dict[str, Any] | None = None) -> bool:
         """Publish a page atomically unless a newer rendering is already there. Returns whether it was written."""

@@ -47,13 +47,15 @@ def _usable(page: Page | None) -> Page | None:
     return None if page is None or page.meta.get("missing") else page
 
 
-async def cached_document(core: "Core", repo: "RepoInfo", key: str, url: str, *, parse: Parse,
+async def cached_document(core: "Core", repo: "RepoInfo", key: str, url: str | Callable[[], str], *, parse: Parse,
                           headers: Mapping[str, str] | None = None, allow_stale: bool = False) -> Page | None:
     """The proxy's page ``key`` (None when the upstream does not have it). Raises UpstreamError only when the
-    upstream fails and nothing is cached."""
+    upstream fails and nothing is cached. ``url`` may be a function, called only when the upstream is asked."""
     page = core.pages.read(repo.name, key)
     if page is not None and (page.meta.get("exp", 0) > time.time() or allow_stale):
         return _usable(page)
+    if callable(url):
+        url = url()
     async with core.flights.flight(f"page:{repo.name}:{key}"):
         page = core.pages.read(repo.name, key)
         if page is not None and page.meta.get("exp", 0) > time.time():
@@ -106,10 +108,13 @@ async def _revalidate(core: "Core", repo: "RepoInfo", key: str, url: str, old: P
 async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str, expect: Mapping[str, str],
                      scope: Scope, send: Send, record: Record, serve_cached: Callable[[], Awaitable[bool]],
                      content_type: bytes = b"application/octet-stream", flight_key: str | None = None,
-                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                     headers: list[tuple[bytes, bytes]] | None = None,
+                     announced: Mapping[str, str] | None = None) -> None:
     """Serve a proxied file: from the cache if another request stored it meanwhile (``serve_cached``), from an
     already stored blob when the expected sha256 is known, else streamed from ``url`` while it is stored.
-    ``expect`` maps digest names (sha256, sha512, sha1, md5) to the hex values the upstream promised."""
+    ``expect`` maps digest names (sha256, sha512, sha1, md5) to the hex values the upstream promised.
+    ``announced`` maps upstream response headers to digest names (e.g. ``{"x-checksum-sha256": "sha256"}``): a
+    digest the upstream announces in those headers is verified too (for upstreams without an index)."""
     expect = {k: v.lower() for k, v in expect.items() if v}
     async with core.flights.flight(flight_key or f"file:{repo.name}:{url}"):
         if await serve_cached():
@@ -121,16 +126,17 @@ async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str,
             await anyio.to_thread.run_sync(record, BlobRef(sha, size, {"sha256": sha}), path)
             if await serve_cached():
                 return
-        await _stream_and_store(core, repo, url, filename, expect, scope, send, record, content_type, headers or [])
+        await _stream_and_store(core, repo, url, filename, expect, scope, send, record, content_type, headers or [],
+                                announced or {})
 
 
 async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: str, expect: Mapping[str, str],
                             scope: Scope, send: Send, record: Record, content_type: bytes,
-                            extra: list[tuple[bytes, bytes]]) -> None:
+                            extra: list[tuple[bytes, bytes]], announced: Mapping[str, str]) -> None:
     import httpx
 
     up = core.upstream(repo)
-    writer = core.blobs.writer(algorithms=[a for a in expect if a != "sha256"])
+    writer = core.blobs.writer(algorithms=[a for a in {*expect, *announced.values()} if a != "sha256"])
     started = False
     head = scope["method"] == "HEAD"
     headers: list[tuple[bytes, bytes]] = []
@@ -143,6 +149,12 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
                 if resp.status_code != 200:
                     up.failed()
                     raise UpstreamError(f"upstream {up.base} answered {resp.status_code} for {filename}")
+                said = {alg: resp.headers[h].strip().lower() for h, alg in announced.items() if resp.headers.get(h)}
+                if any(expect.get(alg, digest) != digest for alg, digest in said.items()):
+                    up.failed()
+                    raise UpstreamError(f"upstream {up.base} announced digests for {filename} that contradict "
+                                        "what it promised before; nothing was cached")
+                expect = {**said, **expect}
                 headers = [(b"content-type", content_type), (b"accept-ranges", b"bytes"), *extra]
                 if expect.get("sha256"):
                     headers.append((b"etag", b'"%s"' % expect["sha256"].encode()))

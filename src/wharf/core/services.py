@@ -51,7 +51,7 @@ class Core:
         self.audit = AuditLog(self.sessions)
         self.pages = PageStore(data / "pages")
         self.flights = SingleFlight(data / "state" / "locks")
-        self._upstreams: dict[str, tuple[str, Upstream]] = {}
+        self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
 
     # -- per request ---------------------------------------------------------------------------------------
@@ -69,12 +69,16 @@ class Core:
     def upstream(self, repo: RepoInfo) -> Upstream:
         """The pooled upstream client of a proxy repository (rebuilt when its settings change)."""
         cfg = repo.config["upstream"]
-        key = json.dumps(cfg, sort_keys=True)
         hit = self._upstreams.get(repo.name)
-        if hit is None or hit[0] != key:
-            hit = (key, Upstream(cfg, user_agent=f"wharf/{__version__}"))
-            self._upstreams[repo.name] = hit
-        return hit[1]
+        if hit is not None and hit[0] is cfg:  # the same settings object: no need to compare
+            return hit[2]
+        key = json.dumps(cfg, sort_keys=True)
+        if hit is None or hit[1] != key:
+            hit = (cfg, key, Upstream(cfg, user_agent=f"wharf/{__version__}"))
+        else:
+            hit = (cfg, key, hit[2])
+        self._upstreams[repo.name] = hit
+        return hit[2]
 
     def members(self, group: RepoInfo) -> list[RepoInfo]:
         return self.repos.flatten(group)
@@ -93,7 +97,9 @@ class Core:
         """Delete files (by ``keys``, or ``name``[+``version``]) in a new version, unpublish them, re-render."""
         removed = self.content.remove(repo, actor=actor, remote_addr=remote_addr, **which)
         for f in removed:
-            self.pages.unlink_file(repo.name, f.sha256, f.filename)
+            # the link is shared by every live key with the same bytes and file name (e.g. one file at two paths)
+            if not self.content.is_live(repo.id, f.sha256, f.filename):
+                self.pages.unlink_file(repo.name, f.sha256, f.filename)
         self.publish(repo, {f.name for f in removed})
         return removed
 

@@ -69,3 +69,17 @@ def test_every_format_folder_is_discovered():
     assert "python" in plugins
     for name, plugin in plugins.items():
         assert plugin.name == name and plugin.kinds
+
+
+def test_removing_one_of_two_keys_with_the_same_file_keeps_the_other_downloadable(core):
+    from wharf.core.published import link_file
+
+    repo = core.create_repository(name="two", format="python", actor="t")
+    blob = core.blobs.put_bytes(b"shared bytes")
+    for key in ("a/f.bin", "b/f.bin"):
+        core.content.add(repo, NewArtifact("python", key.split("/")[0], "1", "f.bin", blob, key=key), actor="t")
+    assert link_file(core, "two", blob.sha256, "f.bin")
+    core.remove_files(repo, actor="t", keys=["a/f.bin"])
+    assert core.pages.file_path("two", blob.sha256, "f.bin") is not None  # b/f.bin still holds it
+    core.remove_files(repo, actor="t", keys=["b/f.bin"])
+    assert core.pages.file_path("two", blob.sha256, "f.bin") is None

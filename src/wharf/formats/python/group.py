@@ -29,14 +29,21 @@ class PythonGroup:
     def __init__(self, core: "Core", proxy: "PythonProxy"):
         self.core = core
         self.proxy = proxy
-        self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+        # (group, name) -> (member page etags, signature, merged page): a merge is a pure function of its parts
+        self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str, Page]] = {}
 
     # -- resolution -------------------------------------------------------------------------------------------
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
         """For each effective member: its page (or None), and whether it is used or hidden and why."""
         key = project_key(name)
         out: list[dict[str, Any]] = []
-        for r in route(self.core, group, name, hosted_has=lambda m, n: self.core.pages.exists(m.name, key)):
+        local: dict[str, Page | None] = {}
+
+        def hosted_has(m: RepoInfo, _name: str) -> bool:
+            local[m.name] = self.core.pages.read(m.name, key)
+            return local[m.name] is not None
+
+        for r in route(self.core, group, name, hosted_has=hosted_has):
             m = r.member
             item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": r.reason}
             out.append(item)
@@ -50,7 +57,7 @@ class PythonGroup:
                     item["error"] = exc
                     continue
             else:
-                item["page"] = self.core.pages.read(m.name, key)
+                item["page"] = local[m.name] if m.name in local else self.core.pages.read(m.name, key)
             if item["page"] is None:
                 item["reason"] = item["reason"] or "does not have this project"
             else:
@@ -66,16 +73,16 @@ class PythonGroup:
                 raise errors[0]
             return None, plan
         parts = tuple((p["member"], p["page"].variants["json"][0]) for p in used)
+        memo = self._sigs.get((group.name, name))
+        if memo is not None and memo[0] == parts:
+            return memo[2], plan  # the merge of exactly these member pages (a pure function of them)
         key = project_key(name)
         cached = self.core.pages.read(group.name, key)
-        memo = self._sigs.get((group.name, name))
-        if cached is not None and memo is not None and memo[0] == parts and cached.meta.get("sig") == memo[1]:
-            return cached, plan  # the members' pages are the ones this merge was made from
         sig = hashlib.sha256(json.dumps([[m, etag.decode()] for m, etag in parts]).encode()).hexdigest()
         if len(self._sigs) > 10_000:
             self._sigs.clear()
-        self._sigs[(group.name, name)] = (parts, sig)
         if cached is not None and cached.meta.get("sig") == sig:
+            self._sigs[(group.name, name)] = (parts, sig, cached)
             return cached, plan
         files: list[dict[str, Any]] = []
         sources: dict[str, str] = {}
@@ -90,7 +97,10 @@ class PythonGroup:
                 files.append(f)
         self.core.pages.write(group.name, key, _now_ns(), render_entries(name, files, versions),
                               {"sig": sig, "sources": sources})
-        return self.core.pages.read(group.name, key), plan
+        page = self.core.pages.read(group.name, key)
+        if page is not None and page.meta.get("sig") == sig:
+            self._sigs[(group.name, name)] = (parts, sig, page)
+        return page, plan
 
     async def root(self, group: RepoInfo) -> Page:
         members = self.core.members(group)

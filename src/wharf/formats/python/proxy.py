@@ -44,8 +44,8 @@ class PythonProxy:
         canonical = canonical_or_none(name)
         if canonical is None:
             return None  # never ask the upstream for something that is not a project name (e.g. a path)
-        up = self.core.upstream(repo)
-        return await cached_document(self.core, repo, project_key(canonical), up.url(f"{canonical}/"),
+        return await cached_document(self.core, repo, project_key(canonical),
+                                     lambda: self.core.upstream(repo).url(f"{canonical}/"),
                                      parse=lambda resp: self._parse_page(canonical, resp),
                                      headers={"Accept": ACCEPT}, allow_stale=allow_stale)
 
