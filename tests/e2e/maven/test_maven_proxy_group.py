@@ -80,6 +80,10 @@ def test_proxy_refuses_a_download_that_does_not_match_the_upstream_checksum(sqli
         create_repo(server, proxy, "proxy", upstream={"url": f"{fake.url}/"})
         r = httpx.get(f"{server.url}/{proxy}/com/evil/lib/1.0/lib-1.0.jar")
         assert r.status_code == 502 and "sha256" in r.json()["error"]
+        # no checksum file, but a checksum header that contradicts the bytes: refused as well
+        fake.set("/com/evil/lib/2.0/lib-2.0.jar", Behaviour("body", body=good, headers={"X-Checksum-Sha1": "0" * 40}))
+        r = httpx.get(f"{server.url}/{proxy}/com/evil/lib/2.0/lib-2.0.jar")
+        assert r.status_code == 502 and "sha1" in r.json()["error"]
         # the honest file with its checksum is cached
         fake.set("/com/evil/lib/1.0/lib-1.0.jar", Behaviour("body", body=good))
         r = httpx.get(f"{server.url}/{proxy}/com/evil/lib/1.0/lib-1.0.jar")

@@ -1,7 +1,7 @@
 """Maven repositories: the standard layout over plain HTTP (GET/HEAD/PUT), hosted, proxy and group.
 
 Package names are ``groupId:artifactId`` and keep their case: Maven coordinates are case-sensitive (a POM that
-asks for ``org.Foo:bar`` gets exactly that path), so ``normalize_name`` only validates.
+asks for ``org.Foo:bar`` gets exactly that path), so ``normalize_name`` is the identity.
 """
 
 from __future__ import annotations
@@ -36,12 +36,9 @@ class MavenFormat:
         return routes
 
     def normalize_name(self, name: str) -> str:
-        from .parse import InvalidPath, parse_name
-
-        try:
-            return parse_name(name.strip())
-        except InvalidPath as exc:
-            raise InvalidInput(str(exc))
+        """Identity: ``groupId:artifactId`` keeps its case (a name that is not valid Maven coordinates simply
+        matches nothing; uploads validate coordinates from the path)."""
+        return name
 
     def upstream_preset(self, name: str) -> str | None:
         """``central``: the repository Maven itself uses by default, read from the super POM inside the installed

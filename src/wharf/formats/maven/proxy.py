@@ -32,6 +32,8 @@ log = logging.getLogger("wharf.maven.proxy")
 
 PROXY_METADATA = "p/"  # page prefix of the upstream's metadata documents
 _ANNOUNCED = ("sha256", "sha1")  # the checksum files a download is verified against, strongest first
+# digests some repository managers send with a download: verified too when present
+_ANNOUNCED_HEADERS = {"x-checksum-sha256": "sha256", "x-checksum-sha1": "sha1", "x-checksum-md5": "md5"}
 
 
 def _parse_metadata(at: MetadataPath):  # type: ignore[no-untyped-def]
@@ -106,7 +108,8 @@ class MavenProxy:
         try:
             await fetch_file(self.core, repo, url, filename=target.filename, expect=expect, scope=scope,
                              send=send, record=record, serve_cached=serve_cached,
-                             content_type=store.content_type(target.extension), flight_key=f"file:{repo.name}:{target.path}")
+                             content_type=store.content_type(target.extension), flight_key=f"file:{repo.name}:{target.path}",
+                             announced=_ANNOUNCED_HEADERS)
         except HTTPError as exc:
             if exc.status == 404:
                 return False
