@@ -1,0 +1,70 @@
+"""Maven repositories: the standard layout over plain HTTP (GET/HEAD/PUT), hosted, proxy and group.
+
+Package names are ``groupId:artifactId`` and keep their case: Maven coordinates are case-sensitive (a POM that
+asks for ``org.Foo:bar`` gets exactly that path), so ``normalize_name`` is the identity.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Collection, Mapping
+
+from ...core.errors import InvalidInput
+from ...core.interfaces import RepoHandler, RepoInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.services import Core
+
+__all__ = ["MavenFormat", "PLUGIN"]
+
+
+class MavenFormat:
+    name = "maven"
+    kinds = frozenset({"hosted", "proxy", "group"})
+    index_path = ""  # clients are pointed at /<repo>/ itself
+
+    def __init__(self) -> None:
+        # the routes hold per-process state (proxy upstream clients, merged group metadata); one set per Core
+        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def _routes_for(self, core: "Core") -> Any:
+        routes = self._routes.get(core)
+        if routes is None:
+            from .routes import MavenRoutes
+
+            routes = self._routes[core] = MavenRoutes(core)
+        return routes
+
+    def normalize_name(self, name: str) -> str:
+        """Identity: ``groupId:artifactId`` keeps its case (a name that is not valid Maven coordinates simply
+        matches nothing; uploads validate coordinates from the path)."""
+        return name
+
+    def upstream_preset(self, name: str) -> str | None:
+        """``central``: the repository Maven itself uses by default, read from the super POM inside the installed
+        Maven (``maven-model-builder``), never written here."""
+        if name != "central":
+            return None
+        from .preset import central_url
+
+        return central_url()
+
+    def validate_config(self, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+        if config:
+            raise InvalidInput(f"unknown setting(s) for maven repositories: {', '.join(sorted(config))}")
+        return {}
+
+    def handler(self, core: "Core") -> RepoHandler:
+        return self._routes_for(core)
+
+    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
+        """Which member each version of ``groupId:artifactId`` comes from through a group, what was hidden, why."""
+        return await self._routes_for(core).group.explain(group, name)
+
+    def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
+        from .store import publish
+
+        publish(core, repo, names)
+
+
+PLUGIN = MavenFormat
