@@ -126,6 +126,26 @@ def serving(args: list[str], *, port: int, env: dict[str, str], cwd: Path, log: 
                 proc.wait(timeout=10)
 
 
+def test_relative_data_directory_serves_downloads(tmp_path):
+    """``make run`` uses ``./data``: with a relative data directory, uploaded files must still download (download
+    links are symlinks to blobs, so they are made from an absolute path)."""
+    port = free_port()
+    (tmp_path / "wd").mkdir()
+    with serving(["--data", "rel/data", "--port", str(port)], port=port, env=_base_env(), cwd=tmp_path / "wd",
+                 log=tmp_path / "serve.log"):
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": "Bearer wharf_ops_admin"}
+        assert httpx.post(f"{base}/api/v1/repositories", json={"name": "rel", "format": "python"},
+                          headers=auth).status_code == 201
+        wheel = _wheel(tmp_path / "dist", "relpkg", "1.0")
+        assert twine_upload(tmp_path, f"{base}/rel/legacy/", [wheel], token="wharf_ops_admin").ok
+        page = httpx.get(f"{base}/rel/simple/relpkg/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+        url = httpx.URL(f"{base}/rel/simple/relpkg/").join(page["files"][0]["url"])
+        got = httpx.get(url)
+        assert got.status_code == 200 and got.content == wheel.read_bytes()
+    assert (tmp_path / "wd" / "rel" / "data" / "wharf.db").is_file()
+
+
 def test_settings_from_toml_file(tmp_path):
     port, data = free_port(), tmp_path / "toml-data"
     cfg = tmp_path / "wharf.toml"

@@ -58,6 +58,7 @@ def serve(
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     settings.data.mkdir(parents=True, exist_ok=True)
+    settings = settings.replace(data=settings.data.resolve())  # workers and download links need an absolute path
     secret = prepare(settings)
     if secret is not None:
         path = settings.data / "admin-token"

@@ -2,7 +2,7 @@
 
 Guard (on by default): when any hosted member has a name, proxy members are not consulted for it at all (their
 versions are hidden, and the internal name never reaches an upstream). Names matching the group's ``reserved``
-patterns (fnmatch on the normalised name) never resolve from proxies, guard or not. The format merges what the
+patterns (fnmatch, case-insensitive, on the normalised name) never resolve from proxies, guard or not. The format merges what the
 consulted members return (the first member wins per file or version)."""
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class MemberRoute:
 
 def reserved_pattern(group: RepoInfo, name: str) -> str | None:
     """The group's reserved pattern that ``name`` matches, if any."""
-    return next((p for p in group.config.get("reserved", []) if fnmatch.fnmatchcase(name, p.lower())), None)
+    lowered = name.lower()  # patterns match whatever the case of the name (Maven coordinates keep theirs)
+    return next((p for p in group.config.get("reserved", []) if fnmatch.fnmatchcase(lowered, p.lower())), None)
 
 
 def route(core: "Core", group: RepoInfo, name: str, *, hosted_has: Callable[[RepoInfo, str], bool]) -> list[MemberRoute]:

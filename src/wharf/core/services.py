@@ -36,7 +36,8 @@ class Core:
         from ..formats import load_plugins
 
         self.settings = settings
-        data = Path(settings.data)
+        # absolute: download links are symlinks to blobs and must not depend on the working directory
+        data = Path(settings.data).resolve()
         data.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.db_url)
         if migrate:

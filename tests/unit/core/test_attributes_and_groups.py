@@ -7,7 +7,7 @@ import pytest
 
 from wharf.config import Settings
 from wharf.core.content import NewArtifact
-from wharf.core.groups import route
+from wharf.core.groups import reserved_pattern, route
 from wharf.core.services import Core
 from wharf.formats import load_plugins
 
@@ -60,6 +60,9 @@ def test_group_route_guard_and_reserved(core):
     assert decide("public") == [("hosted", True, False), ("up", True, False)]
     assert decide("inside") == [("hosted", True, False), ("up", False, True)]
     assert decide("acme-tools") == [("hosted", True, False), ("up", False, True)]
+    caps = core.repos.update("grp", config={"members": ["hosted", "up"], "reserved": ["Com.Acme:*"]}, actor="t")
+    assert reserved_pattern(caps, "com.acme:Lib") == "Com.Acme:*"  # case-insensitive on both sides
+    assert reserved_pattern(caps, "COM.ACME:lib") == "Com.Acme:*" and reserved_pattern(caps, "org.other:lib") is None
     off = core.repos.update("grp", config={"members": ["hosted", "up"], "guard": False}, actor="t")
     assert [r.consult for r in route(core, off, "inside", hosted_has=lambda m, n: True)] == [True, True]
 
