@@ -154,7 +154,14 @@ def test_body_shorter_than_content_length(sqlite_server: Any, target: str, guard
 
 
 def test_client_disconnecting_mid_upload(sqlite_server: Any, target: str, guard: Guard) -> None:
-    _raw_put(sqlite_server, f"/{target}/new/cut.bin", 4000, b"z" * 2500, wait_answer=False)
+    path = f"/{target}/new/cut.bin"
+    _raw_put(sqlite_server, path, 4000, b"z" * 2500, wait_answer=False)
+    # the client is gone before the server even starts on the request: wait until the server has finished with it
+    # (its access-log line), or the guard could look at the temp directory before the upload's temp file exists
+    deadline = time.monotonic() + 20
+    while f'"path":"{path}"' not in sqlite_server.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the server never finished the cut upload"
+        time.sleep(0.05)
 
 
 def test_nothing_of_a_refused_path_is_listed(sqlite_server: Any, target: str, curl: Curl) -> None:
