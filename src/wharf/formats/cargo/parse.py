@@ -61,7 +61,7 @@ class InvalidCrate(ValueError):
 class Limits:
     max_json: int = 8 * 1024 * 1024  # publish metadata
     max_manifest: int = 1024 * 1024  # Cargo.toml inside the crate
-    max_unpacked: int = 512 * 1024 * 1024  # what the .crate may expand to (crates.io's default)
+    max_unpacked: int = 512 * 1024 * 1024  # what the .crate may expand to (the public crate registry's default)
     max_members: int = 100_000
 
 
