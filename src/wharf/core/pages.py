@@ -115,6 +115,14 @@ class PageStore:
         except ValueError:
             return False
 
+    def signature(self, repo: str, key: str) -> tuple[int, int, int] | None:
+        """What identifies the current version of a page file (one ``stat``); None if there is none."""
+        try:
+            st = os.stat(self._page_path(repo, key))
+        except (ValueError, FileNotFoundError, NotADirectoryError):
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def read(self, repo: str, key: str) -> Page | None:
         """The current page, from memory when its file is unchanged. None if not published."""
         try:

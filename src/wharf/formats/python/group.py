@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
@@ -31,6 +32,8 @@ class PythonGroup:
         self.proxy = proxy
         # (group, name) -> (member page etags, signature, merged page): a merge is a pure function of its parts
         self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str, Page]] = {}
+        # (group, name) -> (group settings, member page signatures, earliest proxy expiry, merged page)
+        self._fast: dict[tuple[str, str], tuple[RepoInfo, tuple[tuple[str, Any], ...], float, Page]] = {}
 
     # -- resolution -------------------------------------------------------------------------------------------
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
@@ -63,6 +66,31 @@ class PythonGroup:
             else:
                 item["used"] = True
         return out
+
+    async def page(self, group: RepoInfo, name: str) -> Page | None:
+        """The merged page to serve. When no member's page file changed since the last merge (one ``stat`` each)
+        and no proxy page is due for revalidation, the memoised merge is served without reading member pages."""
+        key = project_key(name)
+        hit = self._fast.get((group.name, name))
+        if (hit is not None and hit[0] is group and time.time() < hit[2]
+                and all(self.core.pages.signature(m, key) == sig for m, sig in hit[1])):
+            return hit[3]
+        members = [m.name for m in self.core.members(group)]
+        before = tuple((m, self.core.pages.signature(m, key)) for m in members)
+        page, plan = await self.merged(group, name)
+        if page is None or any(p.get("error") for p in plan):
+            return page
+        exp = float("inf")
+        for p in plan:
+            if p["kind"] == "proxy" and (p["used"] or p["reason"] == "does not have this project"):
+                cached = self.core.pages.read(p["member"], key)
+                exp = min(exp, float(cached.meta.get("exp", 0)) if cached is not None else 0.0)
+        after = tuple((m, self.core.pages.signature(m, key)) for m in members)
+        if before == after and exp > time.time():  # nothing moved while merging: the memo is exact
+            if len(self._fast) > 50_000:
+                self._fast.clear()
+            self._fast[(group.name, name)] = (group, after, exp, page)
+        return page
 
     async def merged(self, group: RepoInfo, name: str) -> tuple[Page | None, list[dict[str, Any]]]:
         plan = await self.plan(group, name)
@@ -127,7 +155,7 @@ class PythonGroup:
             name = parse.parse_filename(base)[0]
         except parse.InvalidArtifact:
             raise HTTPError(404, f"not a Python package filename: {filename}")
-        page, _plan = await self.merged(group, name)
+        page = await self.page(group, name)
         member_name = (page.meta.get("sources") or {}).get(base) if page is not None else None
         member = self.core.repos.get(member_name) if member_name else None
         if member is None:

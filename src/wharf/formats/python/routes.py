@@ -140,7 +140,7 @@ class PythonRoutes:
             page = await self.proxy.ensure_page(repo, name)
             where = f" nor on its upstream {repo.config['upstream']['url']}"
         elif repo.kind == "group":
-            page, _plan = await self.group.merged(repo, name)
+            page = await self.group.page(repo, name)
             where = ""
         else:
             page, where = self.core.pages.read(repo.name, project_key(name)), ""
