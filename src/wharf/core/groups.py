@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from .interfaces import RepoInfo
+from .upstream import UpstreamError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .pages import Page
     from .services import Core
 
-__all__ = ["MemberRoute", "route", "reserved_pattern"]
+__all__ = ["MemberRoute", "route", "reserved_pattern", "gather"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,4 +50,40 @@ def route(core: "Core", group: RepoInfo, name: str, *, hosted_has: Callable[[Rep
             elif guard and hosted_with_name:
                 reason = f"hidden by the dependency-confusion guard: the name exists in hosted member '{hosted_with_name}'"
         out.append(MemberRoute(m, reason is None, reason))
+    return out
+
+
+async def gather(core: "Core", group: RepoInfo, name: str, *, local_page: Callable[[RepoInfo], "Page | None"],
+                 proxy_page: Callable[[RepoInfo], Awaitable["Page | None"]],
+                 missing: str = "does not have this name") -> list[dict[str, Any]]:
+    """Each effective member's page for ``name`` as a plan item: ``member`` (its name), ``repo``, ``kind``, ``page``
+    (None when not consulted or absent), ``used``, ``reason`` (why not used) and ``error`` (an upstream failure).
+    ``local_page`` reads a hosted member's page (also what the guard asks), ``proxy_page`` fetches a proxy's."""
+    local: dict[str, Page | None] = {}
+
+    def hosted_has(m: RepoInfo, _name: str) -> bool:
+        local[m.name] = local_page(m)
+        return local[m.name] is not None
+
+    out: list[dict[str, Any]] = []
+    for r in route(core, group, name, hosted_has=hosted_has):
+        m = r.member
+        item: dict[str, Any] = {"member": m.name, "repo": m, "kind": m.kind, "page": None, "used": False,
+                                "reason": r.reason}
+        out.append(item)
+        if not r.consult:
+            continue
+        if m.kind == "proxy":
+            try:
+                item["page"] = await proxy_page(m)
+            except UpstreamError as exc:
+                item["reason"] = f"upstream unavailable: {exc.message}"
+                item["error"] = exc
+                continue
+        else:
+            item["page"] = local[m.name] if m.name in local else local_page(m)
+        if item["page"] is None:
+            item["reason"] = item["reason"] or missing
+        else:
+            item["used"] = True
     return out

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Mapping, Protocol
 
 from .auth import Principal
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, InvalidInput, Unauthorized
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..asgi import Receive, Scope, Send
     from .services import Core
 
-__all__ = ["RepoInfo", "RequestContext", "FormatPlugin", "RepoHandler", "KINDS"]
+__all__ = ["RepoInfo", "RequestContext", "FormatPlugin", "FormatBase", "RepoHandler", "KINDS"]
 
 KINDS = ("hosted", "proxy", "group")
 
@@ -82,3 +83,30 @@ class FormatPlugin(Protocol):
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         """Re-render the index pages of these package names (None: all) and the root, after a change."""
+
+
+class FormatBase:
+    """Plumbing shared by format plugins: one routes object per Core (it holds per-process state such as upstream
+    clients and memos), built on first use by ``make_routes``; the protocol handler and a group's ``explain``
+    delegate to it (``routes.group.explain``)."""
+
+    def __init__(self) -> None:
+        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def make_routes(self, core: "Core") -> Any:  # pragma: no cover - every plugin defines it
+        raise NotImplementedError
+
+    def routes(self, core: "Core") -> Any:
+        routes = self._routes.get(core)
+        if routes is None:
+            routes = self._routes[core] = self.make_routes(core)
+        return routes
+
+    def handler(self, core: "Core") -> RepoHandler:
+        return self.routes(core)  # type: ignore[no-any-return]
+
+    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
+        """Which member each version of ``name`` would come from through a group, and what was hidden and why."""
+        if "group" not in getattr(self, "kinds", ()):
+            raise InvalidInput(f"format {getattr(self, 'name', '?')!r} has no group repositories")
+        return await self.routes(core).group.explain(group, name)  # type: ignore[no-any-return]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...asgi import HTTPError, Scope, Send
 from ...core.interfaces import RepoInfo
-from ...core.upstream import UpstreamError
+from ...core.groups import gather
 from .index import crate_filename, lookup_version, page_key
 from .parse import index_path, normalize_name, semver_key
 
@@ -37,37 +37,8 @@ class CargoGroup:
 
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
         """For each member: its index file (or None), whether it is used, and why not."""
-        from ...core.groups import route
-
-        norm = normalize_name(name)
-        pages: dict[str, Page | None] = {}
-
-        def hosted_has(member: RepoInfo, _norm: str) -> bool:
-            if member.name not in pages:
-                pages[member.name] = self._hosted_page(member, name)
-            return pages[member.name] is not None
-
-        out: list[dict[str, Any]] = []
-        for r in route(self.core, group, norm, hosted_has=hosted_has):
-            m = r.member
-            item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": r.reason}
-            out.append(item)
-            if not r.consult:
-                continue
-            if m.kind == "proxy":
-                try:
-                    item["page"] = await self.proxy.index_page(m, name)
-                except UpstreamError as exc:
-                    item["reason"] = f"upstream unavailable: {exc.message}"
-                    item["error"] = exc
-                    continue
-            else:
-                item["page"] = pages[m.name] if m.name in pages else self._hosted_page(m, name)
-            if item["page"] is None:
-                item["reason"] = item["reason"] or "does not have this crate"
-            else:
-                item["used"] = True
-        return out
+        return await gather(self.core, group, normalize_name(name), local_page=lambda m: self._hosted_page(m, name),
+                            proxy_page=lambda m: self.proxy.index_page(m, name), missing="does not have this crate")
 
     async def index_page(self, group: RepoInfo, name: str) -> "Page | None":
         page, _plan = await self.merged(group, name)

@@ -6,11 +6,10 @@ asks for ``org.Foo:bar`` gets exactly that path), so ``normalize_name`` is the i
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from ...core.errors import InvalidInput
-from ...core.interfaces import RepoHandler, RepoInfo
+from ...core.interfaces import FormatBase, RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -18,22 +17,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MavenFormat", "PLUGIN"]
 
 
-class MavenFormat:
+class MavenFormat(FormatBase):
     name = "maven"
     kinds = frozenset({"hosted", "proxy", "group"})
     index_path = ""  # clients are pointed at /<repo>/ itself
 
-    def __init__(self) -> None:
-        # the routes hold per-process state (proxy upstream clients, merged group metadata); one set per Core
-        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+    def make_routes(self, core: "Core") -> Any:
+        from .routes import MavenRoutes
 
-    def _routes_for(self, core: "Core") -> Any:
-        routes = self._routes.get(core)
-        if routes is None:
-            from .routes import MavenRoutes
-
-            routes = self._routes[core] = MavenRoutes(core)
-        return routes
+        return MavenRoutes(core)
 
     def normalize_name(self, name: str) -> str:
         """Identity: ``groupId:artifactId`` keeps its case (a name that is not valid Maven coordinates simply
@@ -54,12 +46,6 @@ class MavenFormat:
             raise InvalidInput(f"unknown setting(s) for maven repositories: {', '.join(sorted(config))}")
         return {}
 
-    def handler(self, core: "Core") -> RepoHandler:
-        return self._routes_for(core)
-
-    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
-        """Which member each version of ``groupId:artifactId`` comes from through a group, what was hidden, why."""
-        return await self._routes_for(core).group.explain(group, name)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .store import publish

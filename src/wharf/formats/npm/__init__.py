@@ -3,11 +3,10 @@ deprecate, unpublish, whoami, login, audit), for hosted, proxy and group reposit
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from ...core.errors import InvalidInput
-from ...core.interfaces import RepoHandler, RepoInfo
+from ...core.interfaces import FormatBase, RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -17,22 +16,15 @@ __all__ = ["NpmFormat", "PLUGIN", "UNPUBLISH_RULES"]
 UNPUBLISH_RULES = ("admin", "write", "never")
 
 
-class NpmFormat:
+class NpmFormat(FormatBase):
     name = "npm"
     kinds = frozenset({"hosted", "proxy", "group"})
     index_path = ""  # npm is pointed at http://HOST/<repo>/
 
-    def __init__(self) -> None:
-        # the routes hold per-process state (proxy memo, group signatures); one set per Core
-        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+    def make_routes(self, core: "Core") -> Any:
+        from .routes import NpmRoutes
 
-    def _routes_for(self, core: "Core") -> Any:
-        routes = self._routes.get(core)
-        if routes is None:
-            from .routes import NpmRoutes
-
-            routes = self._routes[core] = NpmRoutes(core)
-        return routes
+        return NpmRoutes(core)
 
     def normalize_name(self, name: str) -> str:
         """npm names are compared exactly (old packages with capitals, e.g. JSONStream, are distinct packages)."""
@@ -81,12 +73,6 @@ class NpmFormat:
             raise InvalidInput(f"unknown setting(s) for npm repositories: {', '.join(sorted(config))}")
         return out
 
-    def handler(self, core: "Core") -> RepoHandler:
-        return self._routes_for(core)
-
-    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
-        """Which member each version of ``name`` comes from through a group, and what was hidden and why."""
-        return await self._routes_for(core).group.explain(group, name)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish

@@ -16,11 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ...asgi import HTTPError, Scope, Send
-from ...core.groups import route
+from ...core.groups import gather
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
 from ...core.published import send_published
-from ...core.upstream import UpstreamError
 from . import parse
 from .index import packument_key, page_files, render_packument
 
@@ -37,31 +36,11 @@ class NpmGroup:
         self.proxy = proxy
         self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
 
-    def _hosted_has(self, member: RepoInfo, name: str) -> bool:
-        return self.core.pages.exists(member.name, packument_key(name))
-
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
         """For each effective member: whether it is consulted, its page (or None), and why it is not used."""
-        out: list[dict[str, Any]] = []
-        for r in route(self.core, group, name, hosted_has=self._hosted_has):
-            item: dict[str, Any] = {"member": r.member, "page": None, "used": False, "reason": r.reason}
-            out.append(item)
-            if not r.consult:
-                continue
-            if r.member.kind == "proxy":
-                try:
-                    item["page"] = await self.proxy.packument(r.member, name)
-                except UpstreamError as exc:
-                    item["reason"] = f"upstream unavailable: {exc.message}"
-                    item["error"] = exc
-                    continue
-            else:
-                item["page"] = self.core.pages.read(r.member.name, packument_key(name))
-            if item["page"] is None:
-                item["reason"] = "does not have this package"
-            else:
-                item["used"] = True
-        return out
+        key = packument_key(name)
+        return await gather(self.core, group, name, local_page=lambda m: self.core.pages.read(m.name, key),
+                            proxy_page=lambda m: self.proxy.packument(m, name), missing="does not have this package")
 
     async def packument(self, group: RepoInfo, name: str) -> Page | None:
         try:
@@ -81,7 +60,7 @@ class NpmGroup:
             if errors:
                 raise errors[0]
             return None, plan
-        parts = tuple((p["member"].name, p["page"].variants["full"][0]) for p in used)
+        parts = tuple((p["member"], p["page"].variants["full"][0]) for p in used)
         key = packument_key(name)
         cached = self.core.pages.read(group.name, key)
         memo = self._sigs.get((group.name, name))
@@ -106,7 +85,7 @@ class NpmGroup:
                     continue  # the first member that has a version wins
                 versions[v] = obj
                 times[v] = member_times.get(v)
-                sources[parse.tarball_filename(name, v)] = p["member"].name
+                sources[parse.tarball_filename(name, v)] = p["member"]
             for t, v in (doc.get("dist-tags") or {}).items():
                 if t == "latest":
                     latest.append(v)
@@ -139,7 +118,7 @@ class NpmGroup:
         sources = (page.meta.get("sources") or {}) if page is not None else {}
         members = []
         for p in plan:
-            m = p["member"]
+            m = p["repo"]
             versions = sorted(json.loads(p["page"].variants["abbr"][1]).get("versions", {}), key=parse.semver_key) \
                 if p["page"] is not None else []
             item: dict[str, Any] = {

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 from packaging.utils import canonicalize_name
 
 from ...core.errors import InvalidInput
-from ...core.interfaces import RepoHandler, RepoInfo
+from ...core.interfaces import FormatBase, RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
@@ -16,22 +15,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PythonFormat"]
 
 
-class PythonFormat:
+class PythonFormat(FormatBase):
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
     index_path = "simple/"  # where a client is pointed, under /<repo>/
 
-    def __init__(self) -> None:
-        # the routes hold per-process state (proxy upstream clients, single-flight); one set per Core
-        self._routes: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+    def make_routes(self, core: "Core") -> Any:
+        from .routes import PythonRoutes
 
-    def _routes_for(self, core: "Core") -> Any:
-        routes = self._routes.get(core)
-        if routes is None:
-            from .routes import PythonRoutes
-
-            routes = self._routes[core] = PythonRoutes(core)
-        return routes
+        return PythonRoutes(core)
 
     def normalize_name(self, name: str) -> str:
         return canonicalize_name(name)
@@ -57,12 +49,6 @@ class PythonFormat:
             raise InvalidInput(f"unknown setting(s) for python repositories: {', '.join(sorted(config))}")
         return {}
 
-    def handler(self, core: "Core") -> RepoHandler:
-        return self._routes_for(core)
-
-    async def explain(self, core: "Core", group: RepoInfo, name: str) -> dict[str, Any]:
-        """Which member each version of ``name`` would come from through a group, and what was hidden and why."""
-        return await self._routes_for(core).group.explain(group, name)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name
 
 from ...asgi import HTTPError, Scope, Send
-from ...core.groups import route
+from ...core.groups import gather
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
-from ...core.upstream import UpstreamError
 from . import parse
 from .index import project_key, render_entries, root_page, send_published
 
@@ -39,33 +38,8 @@ class PythonGroup:
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
         """For each effective member: its page (or None), and whether it is used or hidden and why."""
         key = project_key(name)
-        out: list[dict[str, Any]] = []
-        local: dict[str, Page | None] = {}
-
-        def hosted_has(m: RepoInfo, _name: str) -> bool:
-            local[m.name] = self.core.pages.read(m.name, key)
-            return local[m.name] is not None
-
-        for r in route(self.core, group, name, hosted_has=hosted_has):
-            m = r.member
-            item: dict[str, Any] = {"member": m.name, "kind": m.kind, "page": None, "used": False, "reason": r.reason}
-            out.append(item)
-            if not r.consult:
-                continue
-            if m.kind == "proxy":
-                try:
-                    item["page"] = await self.proxy.ensure_page(m, name)
-                except UpstreamError as exc:
-                    item["reason"] = f"upstream unavailable: {exc.message}"
-                    item["error"] = exc
-                    continue
-            else:
-                item["page"] = local[m.name] if m.name in local else self.core.pages.read(m.name, key)
-            if item["page"] is None:
-                item["reason"] = item["reason"] or "does not have this project"
-            else:
-                item["used"] = True
-        return out
+        return await gather(self.core, group, name, local_page=lambda m: self.core.pages.read(m.name, key),
+                            proxy_page=lambda m: self.proxy.ensure_page(m, name), missing="does not have this project")
 
     async def page(self, group: RepoInfo, name: str) -> Page | None:
         """The merged page to serve. When no member's page file changed since the last merge (one ``stat`` each)
