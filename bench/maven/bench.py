@@ -108,7 +108,7 @@ def jar_bytes(i: int) -> bytes:
 def pom_bytes(group: str, artifact: str, version: str) -> bytes:
     deps = "".join(f"<dependency><groupId>org.bench.dep{j}</groupId><artifactId>d{j}</artifactId>"
                    f"<version>1.{j}</version></dependency>" for j in range(5))
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<project>\n'
             f"  <modelVersion>4.0.0</modelVersion>\n  <groupId>{group}</groupId>\n  <artifactId>{artifact}</artifactId>\n"
             f"  <version>{version}</version>\n  <packaging>jar</packaging>\n  <description>{'x' * 400}</description>\n"
             f"  <dependencies>{deps}</dependencies>\n</project>\n").encode()

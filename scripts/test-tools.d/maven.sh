@@ -53,7 +53,7 @@ done <"$plugins"
 write_project() { # dir version
     mkdir -p "$1/src/main/java/org/wharf/prefetch"
     cat >"$1/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>org.wharf.prefetch</groupId>
   <artifactId>prefetch</artifactId>

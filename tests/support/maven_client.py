@@ -104,7 +104,7 @@ def write_project(root: Path, group: str, artifact: str, version: str, *, java: 
 
 # The super POM's "central" has SNAPSHOTs disabled, and a mirror inherits the policy of what it mirrors: redefine
 # "central" with SNAPSHOTs enabled (its URL is never used, the mirror replaces it).
-_REPO = ("<{tag}><id>central</id><url>http://central</url><releases><enabled>true</enabled></releases>"
+_REPO = ("<{tag}><id>central</id><url>http://127.0.0.1/mirrored-by-wharf</url><releases><enabled>true</enabled></releases>"
          "<snapshots><enabled>true</enabled></snapshots></{tag}>")
 _SNAPSHOTS_TOO = (f"<repositories>{_REPO.format(tag='repository')}</repositories>"
                   f"<pluginRepositories>{_REPO.format(tag='pluginRepository')}</pluginRepositories>")

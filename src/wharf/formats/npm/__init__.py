@@ -19,7 +19,7 @@ UNPUBLISH_RULES = ("admin", "write", "never")
 class NpmFormat(FormatBase):
     name = "npm"
     kinds = frozenset({"hosted", "proxy", "group"})
-    index_path = ""  # npm is pointed at http://HOST/<repo>/
+    index_path = ""  # npm is pointed at <wharf url>/<repo>/
 
     def make_routes(self, core: "Core") -> Any:
         from .routes import NpmRoutes

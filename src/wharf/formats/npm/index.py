@@ -177,7 +177,7 @@ _SMALL = 16 * 1024
 
 
 def localize(etag: bytes, body: bytes, prefix: bytes) -> tuple[bytes, bytes]:
-    """The stored packument with absolute tarball URLs under ``prefix`` (``http://host/<repo>``), and its ETag.
+    """The stored packument with absolute tarball URLs under ``prefix`` (``<scheme>://<host>/<repo>``, the host the client used), and its ETag.
 
     Small bodies are rewritten per request (bytes.replace: about a microsecond); big ones are memoised by
     (ETag, prefix) within a memory budget."""
