@@ -136,7 +136,7 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
     import httpx
 
     up = core.upstream(repo)
-    writer = core.blobs.writer(algorithms=[a for a in {*expect, *announced.values()} if a != "sha256"])
+    writer: Any = None  # made once the answer says which digests to check (each one costs a pass over the bytes)
     started = False
     head = scope["method"] == "HEAD"
     headers: list[tuple[bytes, bytes]] = []
@@ -155,6 +155,7 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
                     raise UpstreamError(f"upstream {up.base} announced digests for {filename} that contradict "
                                         "what it promised before; nothing was cached")
                 expect = {**said, **expect}
+                writer = core.blobs.writer(algorithms=[a for a in expect if a != "sha256"])
                 headers = [(b"content-type", content_type), (b"accept-ranges", b"bytes"), *extra]
                 if expect.get("sha256"):
                     headers.append((b"etag", b'"%s"' % expect["sha256"].encode()))
@@ -180,7 +181,8 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
                                     f"but it announced {want}; nothing was cached")
         up.succeeded()
     except BaseException as exc:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         if started and isinstance(exc, (UpstreamError, HTTPError)):
             # too late for an error status: end without the held-back bytes, so the client's download fails
             log.warning("proxied download cut", extra={"fields": {"repository": repo.name, "file": filename,
