@@ -68,14 +68,16 @@ class EventBus:
     def __init__(self, sessions: sessionmaker[Session], tasks: "TaskQueue"):
         self._sessions = sessions
         self._tasks = tasks
-        self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None]] = {}
+        self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
 
-    def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None) -> None:
-        """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on."""
+    def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None, *,
+                  when: Callable[[Event], bool] | None = None) -> None:
+        """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on; ``when``
+        (checked at emit time) skips queueing work that would do nothing (e.g. no webhook subscribed)."""
         unknown = set(types or ()) - EVENT_TYPES
         if unknown:
             raise ValueError(f"unknown event types {sorted(unknown)}")
-        self._subscribers[name] = (fn, frozenset(types) if types is not None else None)
+        self._subscribers[name] = (fn, frozenset(types) if types is not None else None, when)
         self._tasks.register(f"event:{name}", lambda core, payload: self._deliver(core, name, payload))
 
     def _deliver(self, core: "Core", name: str, payload: dict[str, Any]) -> None:
@@ -102,8 +104,8 @@ class EventBus:
                        at=event.at or utcnow())
         s.add(row)
         s.flush()
-        for name, (_fn, types) in self._subscribers.items():
-            if types is None or event.type in types:
+        for name, (_fn, types, when) in self._subscribers.items():
+            if (types is None or event.type in types) and (when is None or when(event)):
                 self._tasks.enqueue(f"event:{name}", {"event": row.id}, session=s)
         return row.id
 
