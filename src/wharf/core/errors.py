@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "WharfError", "NotFound", "Conflict", "InvalidInput", "Unauthorized", "Forbidden", "FileExists",
-    "FileWasDeleted", "PayloadTooLarge",
+    "FileWasDeleted", "PayloadTooLarge", "ReadOnlyView",
 ]
 
 
@@ -59,3 +59,11 @@ class FileWasDeleted(WharfError):
 class PayloadTooLarge(WharfError):
     status = 413
     reason = "too-large"
+
+
+class ReadOnlyView(WharfError):
+    """A write to a snapshot view (``/<repo>/~<snapshot>/``): views are read-only."""
+
+    status = 405
+    reason = "read-only-view"
+    headers = [(b"allow", b"GET, HEAD")]

@@ -20,7 +20,7 @@ __all__ = ["RepositoryService", "validate_repository_name", "RESERVED_NAMES"]
 
 RESERVED_NAMES = frozenset({"api", "ui", "v2", "static", "-", "health", "metrics", "favicon.ico", "robots.txt"})
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str}
+_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str, "retention": dict}
 _GROUP_SETTINGS = ("members", "default_member", "guard", "reserved")
 
 
@@ -105,6 +105,10 @@ class RepositoryService:
                     raise InvalidInput(f"setting {key!r} must be a {typ.__name__}")
                 if key == "max_upload_size" and value <= 0:
                     raise InvalidInput("setting 'max_upload_size' must be positive")
+                if key == "retention":
+                    from .snapshots import validate_retention
+
+                    value = validate_retention(value)
                 common[key] = value
             else:
                 rest[key] = value

@@ -54,6 +54,9 @@ class Core:
         self.flights = SingleFlight(data / "state" / "locks")
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
+        # -- feature services --
+        from .snapshots import SnapshotService
+        self.snapshots = SnapshotService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -120,7 +123,7 @@ class Core:
     def publish(self, repo: RepoInfo, names: Collection[str] | None) -> None:
         """Re-render what changed; records the repository version the published tree reflects."""
         # the version is read before the plugin queries content, so a page never claims more than it shows
-        fresh = dataclasses.replace(repo, version=self._db_version(repo.id))
+        fresh = dataclasses.replace(repo, version=self.db_version(repo))
         self.plugin(repo).publish(self, fresh, names)
         self._write_marker(repo.name, fresh.version)
 
@@ -128,9 +131,12 @@ class Core:
         """Record that the published tree reflects ``version`` (for plugins that update pages themselves)."""
         self._write_marker(name, version)
 
-    def db_version(self, repo_id: int) -> int:
-        """The repository's current version in the database (pages rendered now reflect at least this)."""
-        return self._db_version(repo_id)
+    def db_version(self, repo: int | RepoInfo) -> int:
+        """The repository's current version in the database (pages rendered now reflect at least this); a view's
+        pinned version."""
+        if isinstance(repo, RepoInfo):
+            return repo.pinned if repo.pinned is not None else self._db_version(repo.id)
+        return self._db_version(repo)
 
     def _db_version(self, repo_id: int) -> int:
         with self.sessions() as s:
