@@ -439,6 +439,7 @@ class SnapshotService:
             self.core.blobs.put_bytes(b"")
         if s.get(Blob, EMPTY_SHA256) is None:
             s.add(Blob(sha256=EMPTY_SHA256, size=0))
+            s.flush()  # before the artifact that references it (no ORM relationship orders them)
         art = Artifact(**ident, size=0, kind=None, meta={}, origin="tombstone", uploaded_by="system")
         s.add(art)
         s.flush()
