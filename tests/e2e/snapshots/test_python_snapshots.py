@@ -150,3 +150,28 @@ def test_group_snapshots_are_refused(sqlite_server, repo_name):
     assert r.status_code == 400 and "Snapshot each member" in r.json()["error"]
     r = httpx.get(f"{srv.url}/{group}/~1/simple/", timeout=30)
     assert r.status_code == 400 and "is a group" in r.json()["error"]
+
+
+def test_proxy_snapshot_serves_what_was_cached_without_the_upstream(sqlite_server, tmp_path, tmp_path_factory):
+    from tests.support.server import WharfServer
+
+    srv = sqlite_server
+    with WharfServer(tmp_path_factory.mktemp("snap-up") / "data") as up:
+        up.create_repo("up")
+        assert twine_upload(tmp_path, f"{up.url}/up/legacy/", [_wheel(tmp_path / "u1", "proxied", "1.0")],
+                            token=up.token).ok
+        proxy = "snapproxy-" + tmp_path.name[-12:].lower().replace("_", "-")
+        r = srv.api("POST", "/api/v1/repositories", json={"name": proxy, "format": "python", "kind": "proxy",
+                                                         "config": {"upstream": {"url": f"{up.url}/up/simple/",
+                                                                                 "index_ttl": 0}}})
+        assert r.status_code == 201, r.text
+        assert pip_install(tmp_path, f"{srv.url}/{proxy}/simple/", "proxied", target=tmp_path / "p1").ok
+        assert srv.api("POST", f"/api/v1/repositories/{proxy}/snapshots", json={"name": "c1"}).status_code == 201
+        assert twine_upload(tmp_path, f"{up.url}/up/legacy/", [_wheel(tmp_path / "u2", "proxied", "2.0")],
+                            token=up.token).ok
+        res = pip_install(tmp_path, f"{srv.url}/{proxy}/simple/", "proxied", target=tmp_path / "p2")
+        assert res.ok and _installed(tmp_path / "p2", "proxied", "2.0"), res
+    # the upstream is gone; the snapshot serves the version cached when it was taken
+    res = pip_install(tmp_path, f"{srv.url}/{proxy}/~c1/simple/", "proxied", target=tmp_path / "p3")
+    assert res.ok, res
+    assert _installed(tmp_path / "p3", "proxied", "1.0")
