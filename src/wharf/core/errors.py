@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "WharfError", "NotFound", "Conflict", "InvalidInput", "Unauthorized", "Forbidden", "FileExists",
-    "FileWasDeleted", "PayloadTooLarge", "ReadOnlyView",
+    "FileWasDeleted", "PayloadTooLarge", "PolicyDenied", "ReadOnlyView",
 ]
 
 
@@ -59,6 +59,13 @@ class FileWasDeleted(WharfError):
 class PayloadTooLarge(WharfError):
     status = 413
     reason = "too-large"
+
+
+class PolicyDenied(WharfError):
+    """A policy refused the operation (upload, proxy fetch, promotion); the message says which and why."""
+
+    status = 403
+    reason = "policy-denied"
 
 
 class ReadOnlyView(WharfError):
