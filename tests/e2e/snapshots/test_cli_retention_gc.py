@@ -44,9 +44,9 @@ def test_cli_snapshots_rollback_retention_and_gc(server, tmp_path):
         assert c.delete(f"{base}/rel/b.bin").status_code == 200  # v3
         assert put("c") == 201  # v4
 
-        assert [s["name"] for s in ok_json(wharf(tmp_path, server, "snapshot", "list", repo, "--json"))] == ["keep"]
-        versions = ok_json(wharf(tmp_path, server, "repo", "versions", repo, "--json"))
-        assert [v["number"] for v in versions] == [4, 3, 2, 1, 0] and versions[3]["snapshots"] == "keep"
+        assert [s["name"] for s in server.api("GET", f"/api/v1/repositories/{repo}/snapshots").json()] == ["keep"]
+        versions = server.api("GET", f"/api/v1/repositories/{repo}/versions").json()
+        assert [v["number"] for v in versions] == [4, 3, 2, 1, 0] and versions[3]["snapshots"] == ["keep"]
         d = ok_json(wharf(tmp_path, server, "repo", "diff", repo, "keep", "4", "--json"))
         assert [f["sha256"] for f in d["added"]] == [sha["c"]] and d["removed"] == []
 
@@ -70,13 +70,14 @@ def test_cli_snapshots_rollback_retention_and_gc(server, tmp_path):
         r = wharf(tmp_path, server, "repo", "rollback", repo, "--to", "keep")
         assert r.returncode == 0 and "version 5 has the contents of version 1" in r.stderr, r.stderr
         assert c.get(f"{base}/rel/c.bin").status_code == 404 and c.get(f"{base}/rel/a.bin").status_code == 200
-        assert ok_json(wharf(tmp_path, server, "repo", "diff", repo, "keep", "5", "--json"))["added"] == []
+        assert server.api("GET", f"/api/v1/repositories/{repo}/diff", params={"from": "keep", "to": "5"}).json()[
+            "added"] == []
 
         # without the snapshot, deleting a leaves a and c referenced by no kept version
         assert wharf(tmp_path, server, "snapshot", "delete", repo, "keep").returncode == 0
         assert c.get(f"{base}/~keep/rel/a.bin").status_code == 404
         assert c.delete(f"{base}/rel/a.bin").status_code == 200  # v6
-        out = ok_json(wharf(tmp_path, server, "gc", "--apply", "--grace", "0", "--json"))
+        out = server.api("POST", "/api/v1/gc", params={"apply": True, "grace": 0}).json()
         assert {sha["a"], sha["c"]} <= set(out["deleted"])
         r = wharf(tmp_path, server, "gc", "--grace", "0")
         assert r.returncode == 0 and "0 blob(s), 0 bytes would be deleted" in r.stderr, r.stderr
