@@ -141,7 +141,7 @@ class SnapshotService:
 
     def view(self, repo: RepoInfo, label: str) -> RepoInfo:
         """The pinned RepoInfo of a view (not yet rendered)."""
-        if not label or not (label.isdigit() or _NAME_RE.match(label)):
+        if not label or not (label.isdigit() or _NAME_RE.match(label)) or ".." in label:
             raise NotFound(f"no snapshot named '{label}' in repository '{repo.name}'")
         if label.isdigit():
             label = str(int(label))
@@ -178,6 +178,21 @@ class SnapshotService:
             self.core.publish(view, None)
         self._published.add((view.name, view.pinned))
 
+    def rendered_views(self, repo_name: str) -> list[str]:
+        """Names (``<repo>/~<label>``) of the views of a repository rendered on this server."""
+        root = self.core.pages.root / repo_name
+        try:
+            return sorted(f"{repo_name}/{d.name}" for d in root.iterdir() if d.name.startswith("~") and d.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def unlink_from_views(self, repo_name: str, sha256: str, filename: str) -> None:
+        """Make a file undownloadable from every rendered view of a repository (e.g. quarantine: a view keeps
+        deleted files, but must not serve a quarantined one). Re-rendering a view does not bring it back unless the
+        caller's own check allows it."""
+        for view in self.rendered_views(repo_name):
+            self.core.pages.unlink_file(view, sha256, filename)
+
     def drop_view(self, view_name: str) -> None:
         shutil.rmtree(self.core.pages.root / view_name, ignore_errors=True)
         self._published = {p for p in self._published if p[0] != view_name}
@@ -186,7 +201,7 @@ class SnapshotService:
     def create(self, repo: RepoInfo, name: str, *, version: int | None = None, description: str | None = None,
                actor: str, remote_addr: str | None = None) -> dict[str, Any]:
         self._refuse_group(repo)
-        if not isinstance(name, str) or not _NAME_RE.match(name) or name.isdigit():
+        if not isinstance(name, str) or not _NAME_RE.match(name) or name.isdigit() or ".." in name:
             raise InvalidInput(f"invalid snapshot name {name!r}: 1-100 letters, digits, '.', '_' or '-', starting "
                                "with a letter or digit, not only digits (numbers name versions: /<repo>/~<number>/)")
         with self.core.sessions.begin() as s:

@@ -50,6 +50,18 @@ def test_pinned_reads_and_diff(core):
     assert core.snapshots.diff(repo, "one", "2")["added"][0]["key"] == "d/b"
     with pytest.raises(NotFound):
         core.snapshots.diff(repo, "nope", 2)
+    with pytest.raises(InvalidInput):
+        core.snapshots.create(repo, "a..b", actor="t")
+    # a rendered view has its own tree; a file can be unpublished from every view (quarantine)
+    one = core.snapshots.view(core.repos.require("r"), "one")
+    core.snapshots.ensure_published(one)
+    assert core.snapshots.rendered_views("r") == ["r/~one"]
+    a = core.content.files(one)[0]
+    from wharf.core.published import link_file
+    assert link_file(core, one.name, a.sha256, "a")  # generic links a file on its first download
+    assert core.pages.file_path("r/~one", a.sha256, "a") is not None
+    core.snapshots.unlink_from_views("r", a.sha256, "a")
+    assert core.pages.file_path("r/~one", a.sha256, "a") is None
 
 
 def test_rollback_restores_files_and_attributes(core):
