@@ -346,6 +346,7 @@ class SnapshotService:
             audit.record(s, SnapshotTag.ROLLBACK, actor=actor, repository=repo.name, subject=f"version {target}",  # type: ignore[arg-type]
                          remote_addr=remote_addr, to=target, version=v, removed=len(end), added=len(start),
                          names=names[:100])
+        self._rollback_events(repo, v, target, actor)
         fresh = dataclasses.replace(repo, version=v)
         for sha, fn in gone:
             if not self.core.content.is_live(repo.id, sha, fn):
@@ -353,6 +354,20 @@ class SnapshotService:
         self.core.publish(fresh, None)
         return {"repository": repo.name, "to": target, "version": v, "removed": len(end), "added": len(start),
                 "attributes_changed": len(aend) + len(astart), "packages": names}
+
+    def _rollback_events(self, repo: RepoInfo, v: int, target: int, actor: str) -> None:
+        """``package.deleted`` / ``package.created`` per release the rollback removed / brought back."""
+        from .events import Event
+
+        d = self.diff(repo, v - 1, v)
+        for kind, files in (("package.deleted", d["removed"]), ("package.created", d["added"])):
+            by_release: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for f in files:
+                by_release.setdefault((f["name"], f["version"]), []).append(f)
+            for (name, version), group in by_release.items():
+                entries = tuple({k: f[k] for k in ("filename", "key", "sha256", "size")} for f in group)
+                self.core.events.emit(Event(kind, repo.name, name, version, entries, actor=actor, format=repo.format,
+                                            detail={"action": "rollback", "to": target, "repository_version": v}))
 
     # -- retention ------------------------------------------------------------------------------------------
     def kept_versions(self, s: Any, repo_id: int, retention: Mapping[str, int], *, now: datetime | None = None,

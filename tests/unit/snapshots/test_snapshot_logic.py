@@ -86,6 +86,12 @@ def test_rollback_restores_files_and_attributes(core):
     from wharf.formats.generic.listing import lookup
     assert lookup(core, "r", "d", "a") is not None and lookup(core, "r", "d", "b") is None
     assert [e.action for e in core.audit.query(repository="r", action="repository:version:rollback")]
+    # the rollback told subscribers what went and what came back
+    from sqlalchemy import select
+    from wharf.db.models import Event as EventRow
+    with core.sessions() as s:
+        rows = [(e.type, e.package, e.detail.get("action")) for e in s.scalars(select(EventRow).order_by(EventRow.id))]
+    assert ("package.deleted", "d", "rollback") in rows and ("package.created", "d", "rollback") in rows
 
 
 def test_retention_keeps_last_days_and_snapshots(core):
