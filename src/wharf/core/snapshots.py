@@ -525,10 +525,13 @@ class SnapshotService:
                 kept_art += 1
         deleted_rows: list[str] = []
         for sha in sorted(candidates):
-            with core.sessions.begin() as s:
-                n = s.execute(delete(Blob).where(
-                    Blob.sha256 == sha, ~exists().where(or_(Artifact.sha256 == sha, Artifact.metadata_sha256 == sha))
-                )).rowcount
+            try:
+                with core.sessions.begin() as s:
+                    n = s.execute(delete(Blob).where(
+                        Blob.sha256 == sha,
+                        ~exists().where(or_(Artifact.sha256 == sha, Artifact.metadata_sha256 == sha)))).rowcount
+            except IntegrityError:  # an upload's artifact row took a reference meanwhile (PostgreSQL's FK check)
+                n = 0
             if n:
                 deleted_rows.append(sha)
         todo = deleted_rows + sorted(orphans)
