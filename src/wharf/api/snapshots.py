@@ -113,7 +113,9 @@ def rollback(name: str, body: RollbackIn, core: CoreDep, caller: CallerDep) -> d
 def prune(name: str, core: CoreDep, caller: CallerDep, apply: bool = False) -> dict[str, Any]:
     """Apply the repository's retention policy (dry run unless ``apply=true``)."""
     repo = _repo(core, caller, name, "admin")
-    return core.snapshots.prune(repo, apply=apply, actor=caller.actor, remote_addr=caller.remote)
+    out = core.snapshots.prune(repo, apply=apply, actor=caller.actor, remote_addr=caller.remote)
+    core.snapshots.schedule_retention()
+    return out
 
 
 @router.post("/gc")
@@ -122,8 +124,9 @@ def gc(core: CoreDep, caller: CallerDep, apply: bool = False, prune: bool = True
     """Blobs no kept version references: a dry run lists them and their bytes; ``apply=true`` deletes them.
     With ``prune`` (default) every repository's retention policy is applied first (dry run: reported only)."""
     caller.require("admin", None)
-    pruned = [core.snapshots.prune(r, apply=apply, actor=caller.actor, remote_addr=caller.remote)
-              for r in core.repos.list() if r.config.get("retention")] if prune else []
+    pruned = ([core.snapshots.prune(r, apply=apply, actor=caller.actor, remote_addr=caller.remote)
+               for r in core.repos.list() if r.config.get("retention")] if prune else [])
     report = core.snapshots.gc(apply=apply, grace=grace, actor=caller.actor)
     report["pruned"] = [p for p in pruned if p["pruned_versions"]]
+    core.snapshots.schedule_retention()
     return report

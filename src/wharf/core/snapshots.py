@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -48,8 +49,11 @@ __all__ = ["SnapshotService", "validate_retention", "SnapshotTag", "EMPTY_SHA256
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 TOMBSTONE = "~tombstone"  # name/filename of the sentinel artifact tombstone rows point at
+log = logging.getLogger("wharf.snapshots")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _READ_METHODS = ("GET", "HEAD")
+RETENTION_TASK = "snapshots.retention"
+RETENTION_INTERVAL = 3600.0  # seconds between scheduled retention runs (background task)
 
 
 class SnapshotTag(StrEnum):
@@ -92,6 +96,18 @@ class SnapshotService:
         self._labels: dict[tuple[int, str], int] = {}  # (repo id, label) -> version (cleared on change)
         self._published: set[tuple[str, int]] = set()  # views known to be rendered in this process
         self._epoch: Any = None
+        core.tasks.register(RETENTION_TASK, _retention_task)
+
+    def schedule_retention(self, delay: float = RETENTION_INTERVAL) -> None:
+        """Queue the next retention run while some repository has a retention policy (at most one is queued).
+        ``wharf serve`` queues the first; each run queues the next; pruning through the API queues one too (a
+        policy set while no run is queued is applied by that, or at the next start)."""
+        if any(r.config.get("retention") for r in self.core.repos.list()):
+            self.core.tasks.enqueue(RETENTION_TASK, {}, delay=delay, dedupe_key=RETENTION_TASK, max_attempts=1)
+
+    def apply_retention(self, *, actor: str = "system:retention") -> list[dict[str, Any]]:
+        """Prune every repository that has a retention policy."""
+        return [self.prune(r, apply=True, actor=actor) for r in self.core.repos.list() if r.config.get("retention")]
 
     # -- views (request path) -------------------------------------------------------------------------------
     def _fresh_caches(self) -> None:
@@ -586,6 +602,17 @@ class SnapshotService:
             return None
         aside.unlink(missing_ok=True)
         return int(st.st_size)
+
+
+def _retention_task(core: "Core", payload: dict[str, Any]) -> None:
+    """The scheduled retention run: prune, then queue the next run (also after a failure)."""
+    try:
+        done = [p for p in core.snapshots.apply_retention() if p["pruned_versions"]]
+        if done:
+            log.info("retention pruned versions", extra={"fields": {
+                "repositories": {p["repository"]: len(p["pruned_versions"]) for p in done}}})
+    finally:
+        core.snapshots.schedule_retention()
 
 
 def _alive_at(table: Any, v: int) -> Any:

@@ -200,3 +200,22 @@ def test_gc_guard_against_a_concurrent_upload_of_the_same_bytes(core):
     w = core.blobs.writer()
     w.write(b"racing bytes")
     assert w.commit().sha256 == sha and w.created and core.blobs.exists(sha)
+
+
+def test_scheduled_retention_prunes_and_queues_the_next_run(core):
+    from sqlalchemy import select
+    from wharf.core.snapshots import RETENTION_TASK
+    from wharf.db.models import Task
+
+    repo = core.create_repository(name="r", format="generic", actor="t", config={"retention": {"keep_last": 1}})
+    _add(core, repo, "d/a", b"a")
+    _add(core, repo, "d/b", b"b")
+    core.snapshots.schedule_retention(delay=0)
+    core.snapshots.schedule_retention(delay=0)  # at most one queued
+    with core.sessions() as s:
+        assert len(list(s.scalars(select(Task).where(Task.kind == RETENTION_TASK)))) == 1
+    core.tasks.run_pending(core)
+    assert [v["number"] for v in core.snapshots.versions(core.repos.require("r"))] == [2]
+    with core.sessions() as s:  # the next run is queued, an interval later
+        queued = list(s.scalars(select(Task).where(Task.kind == RETENTION_TASK, Task.state == "queued")))
+    assert len(queued) == 1
