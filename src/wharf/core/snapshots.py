@@ -508,11 +508,11 @@ class SnapshotService:
         record their rows within seconds of touching."""
         core = self.core
         with core.sessions() as s:
-            unref_art = list(s.scalars(select(Artifact.id).where(
-                ~exists().where(RepositoryContent.artifact_id == Artifact.id))))
-            art_refs = set(s.scalars(select(Artifact.sha256).where(Artifact.id.not_in(unref_art) if unref_art else True)))
+            used = exists().where(RepositoryContent.artifact_id == Artifact.id)
+            unref_art = list(s.scalars(select(Artifact.id).where(~used)))
+            art_refs = set(s.scalars(select(Artifact.sha256).where(used).distinct()))
             art_refs |= {x for x in s.scalars(select(Artifact.metadata_sha256).where(
-                Artifact.metadata_sha256.is_not(None), Artifact.id.not_in(unref_art) if unref_art else True)) if x}
+                Artifact.metadata_sha256.is_not(None), used).distinct()) if x}
             blob_rows = dict(s.execute(select(Blob.sha256, Blob.size)).all())
         stored = dict(core.blobs.iter_blobs())
         cutoff = time.time() - grace
