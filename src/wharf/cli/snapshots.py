@@ -101,6 +101,32 @@ def repo_rollback(repo: str, to: Annotated[str, typer.Option("--to", help="versi
                   f"({data['removed']} file(s) removed, {data['added']} restored)")
 
 
+@repo_app.command("retention")
+def repo_retention(
+    repo: str,
+    keep_last: Annotated[Optional[int], typer.Option("--keep-last", help="keep the last N versions")] = None,
+    keep_days: Annotated[Optional[int], typer.Option("--keep-days", help="keep versions younger than D days")] = None,
+    off: Annotated[bool, typer.Option("--off", help="remove the policy (keep every version)")] = False,
+    url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Set a repository's retention policy (named snapshots are always kept) and show what it would prune now."""
+    if off == (keep_last is not None or keep_days is not None):
+        raise typer.BadParameter("give --keep-last and/or --keep-days, or --off")
+    policy: Any = None if off else {k: v for k, v in (("keep_last", keep_last), ("keep_days", keep_days))
+                                    if v is not None}
+    with _client(url, token) as c:
+        _check(c.patch(f"/api/v1/repositories/{repo}", json={"config": {"retention": policy}}))
+        data = _check(c.post(f"/api/v1/repositories/{repo}/prune", params={"apply": False}))
+    if as_json:
+        _emit(data, True)
+        return
+    if off:
+        console.print(f"{repo}: no retention policy; every version is kept")
+        return
+    console.print(f"{repo}: retention {policy}; pruning now would remove {len(data['pruned_versions'])} version(s) "
+                  "(pruning runs in the background hourly, or `wharf repo prune --apply`)")
+
+
 @repo_app.command("prune")
 def repo_prune(repo: str, apply: Annotated[bool, typer.Option("--apply", help="really prune (default: dry run)")] = False,
                url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:

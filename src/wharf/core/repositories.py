@@ -99,6 +99,8 @@ class RepositoryService:
         elif any(k in config for k in _GROUP_SETTINGS):
             raise InvalidInput("only group repositories have members")
         for key, value in config.items():
+            if key == "retention" and value is None:  # {"retention": null} removes the policy
+                continue
             if key in _COMMON_SETTINGS:
                 typ = _COMMON_SETTINGS[key]
                 if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):

@@ -28,7 +28,10 @@ def ok_json(proc: subprocess.CompletedProcess[str]):
 
 def test_cli_snapshots_rollback_retention_and_gc(server, tmp_path):
     repo = unique("ret")
-    server.create_repo(repo, format="generic", retention={"keep_last": 1})
+    server.create_repo(repo, format="generic")
+    r = wharf(tmp_path, server, "repo", "retention", repo, "--keep-last", "1")
+    assert r.returncode == 0 and "retention {'keep_last': 1}" in r.stderr, r.stderr
+    assert server.api("GET", f"/api/v1/repositories/{repo}").json()["config"]["retention"] == {"keep_last": 1}
     base = f"{server.url}/{repo}"
     auth = {"Authorization": f"Bearer {server.token}"}
     sha = {k: hashlib.sha256(f"{k} {repo}".encode()).hexdigest() for k in "abc"}
@@ -82,6 +85,8 @@ def test_cli_snapshots_rollback_retention_and_gc(server, tmp_path):
         r = wharf(tmp_path, server, "gc", "--grace", "0")
         assert r.returncode == 0 and "0 blob(s), 0 bytes would be deleted" in r.stderr, r.stderr
 
+    assert wharf(tmp_path, server, "repo", "retention", repo, "--off").returncode == 0
+    assert "retention" not in server.api("GET", f"/api/v1/repositories/{repo}").json()["config"]
     actions = [e["action"] for e in server.api("GET", "/api/v1/audit", params={"limit": 200}).json()]
     for a in ("repository:snapshot:create", "repository:snapshot:delete", "repository:version:rollback",
               "repository:version:prune", "system:blobs:gc"):
