@@ -97,6 +97,8 @@ class WharfApp:
             if secret is not None:
                 principal = core.tokens.authenticate(secret)
             ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
+            if rest[:1] == "~":  # a read-only view of a version or named snapshot: /<repo>/~<label>/...
+                ctx.repo, rest = await core.snapshots.open_view(ctx, scope["method"], rest)
             await self.handlers[repo.format](ctx, scope, body.receive, send, rest)
         except (WharfError, HTTPError) as exc:
             if exc.reason and scope["method"] in ("POST", "PUT") and exc.status < 500:  # a rejected upload

@@ -112,6 +112,11 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/{proxy}/simple/sentinel/", 200, **R),
     Row("GET", "/{proxy}/files/{sha}/{filename}", 200, **R),
     Row("POST", "/{proxy}/legacy/", 405, pub=ANYONE, priv=ANYONE),  # read-only: no upload, whoever asks
+    # snapshot views (/<repo>/~<version or snapshot>/...) have their repository's visibility and are read-only
+    Row("GET", "/{repo}/~1/simple/", 200, **R),
+    Row("GET", "/{repo}/~sentinel-snap/simple/sentinel/", 200, **R),
+    Row("GET", "/{repo}/~sentinel-snap/files/{sha}/{filename}", 200, **R),
+    Row("POST", "/{repo}/~sentinel-snap/legacy/", 405, target="upload", **R),
     # -- management API: repositories --------------------------------------------------------------------------
     Row("GET", V1 + "/repositories", 200, glob=ANYONE),
     Row("POST", V1 + "/repositories", 201, glob=SERVER_ADMIN, target="new-repo", body="new-repo"),
@@ -128,6 +133,16 @@ ROWS: tuple[Row, ...] = (
     Row("DELETE", V1 + "/repositories/{name}/packages/{package}/versions/{version}/yank", 200,
         target="fresh-yanked", **W),
     Row("GET", V1 + "/repositories/{name}/explain/{package}", 200, name="group", **R),
+    # -- snapshots, versions, rollback, retention, gc -------------------------------------------------------------
+    Row("GET", V1 + "/repositories/{name}/versions", 200, **R),
+    Row("GET", V1 + "/repositories/{name}/diff", 200, query="?from=1&to=2", **R),
+    Row("GET", V1 + "/repositories/{name}/snapshots", 200, **R),
+    Row("GET", V1 + "/repositories/{name}/snapshots/{snapshot}", 200, **R),
+    Row("POST", V1 + "/repositories/{name}/snapshots", 201, body="snapshot", **W),
+    Row("DELETE", V1 + "/repositories/{name}/snapshots/{snapshot}", 200, target="fresh-snapshot", **A),
+    Row("POST", V1 + "/repositories/{name}/rollback", 200, target="spare-rollback", body="rollback", **A),
+    Row("POST", V1 + "/repositories/{name}/prune", 200, **A),  # a dry run
+    Row("POST", V1 + "/gc", 200, glob=SERVER_ADMIN),  # a dry run
     # -- tokens ----------------------------------------------------------------------------------------------------
     Row("GET", V1 + "/tokens", 200, glob=SERVER_ADMIN),
     Row("POST", V1 + "/tokens", 201, body="token-on-repo", **A),  # granting read on one repository
@@ -243,6 +258,8 @@ class World:
             self.sentinel[vis] = (wheel.name, artifacts.digests(wheel)["sha256"])
             self.upload(repo, "yanked-sentinel")
             self.yank(repo, "yanked-sentinel")
+            r = self.admin("POST", f"/api/v1/repositories/{repo}/snapshots", json={"name": "sentinel-snap"})
+            assert r.status_code == 201, r.text
         self.server.create_repo(self.other)
         self.denied_wheel = self.wheel("denied-upload")
 
@@ -289,7 +306,7 @@ class World:
         filename, sha = self.sentinel.get(vis, self.sentinel["pub"])
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
-                                 filename=filename, sha=sha, token_id=self.victim_id)
+                                 filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap")
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -307,12 +324,25 @@ class World:
                     self.yank(repo, p["package"])
             elif row.target == "fresh-yanked":
                 p["package"] = "yanked-sentinel"
+        elif row.target == "fresh-snapshot" and allowed:
+            p["snapshot"] = f"snap{n}"
+            assert self.admin("POST", f"/api/v1/repositories/{repo}/snapshots",
+                              json={"name": p["snapshot"]}).status_code == 201
+        elif row.target == "spare-rollback" and allowed:
+            p["name"] = self.spares[vis].pop()
+            self.server.create_repo(p["name"], private=vis == "priv")
+            self.upload(p["name"], f"first{n}")
+            self.upload(p["name"], f"second{n}")
         elif row.target == "victim-token" and allowed:
             _secret, p["token_id"] = self.mint(f"victim{n}", {repo: "read"})
         if row.body == "new-repo":
             kw["json"] = {"name": f"{self.base}-new{n}" if allowed else f"{self.base}-never", "format": "python"}
         elif row.body == "patch":
             kw["json"] = {"config": {"description": f"patched {n}"}}
+        elif row.body == "snapshot":
+            kw["json"] = {"name": f"snap{n}" if allowed else "denied-snap"}
+        elif row.body == "rollback":
+            kw["json"] = {"to": "1"}
         elif row.body == "yank":
             kw["json"] = {"reason": "auth matrix"}
         elif row.body in ("token-on-repo", "token-on-star"):
@@ -334,6 +364,9 @@ class World:
                 problems.append(f"repository {repo} changed: {r.status_code} {r.text[:300]}")
             if "denied-upload" in self.admin("GET", f"/api/v1/repositories/{repo}/packages").json():
                 problems.append(f"a refused upload landed in {repo}")
+            snaps = {x["name"] for x in self.admin("GET", f"/api/v1/repositories/{repo}/snapshots").json()}
+            if "sentinel-snap" not in snaps or "denied-snap" in snaps:
+                problems.append(f"snapshots of {repo} changed by a refused call: {sorted(snaps)}")
         if self.admin("GET", f"/api/v1/repositories/{self.base}-never").status_code != 404:
             problems.append("a refused repository creation happened")
         tokens = self.admin("GET", "/api/v1/tokens").json()

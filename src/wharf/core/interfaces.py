@@ -29,9 +29,18 @@ class RepoInfo:
     private: bool
     config: Mapping[str, Any]
     version: int
+    # a read-only view of the repository at an older version (``/<repo>/~<snapshot or number>/``): content reads
+    # take this version, ``name`` is ``<repo>/~<label>`` (the view's own URL prefix and published tree) and
+    # ``base`` the repository's name (permissions)
+    pinned: int | None = None
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
+
+    @property
+    def base(self) -> str:
+        """The repository's own name (a view's ``name`` is ``<repo>/~<label>``)."""
+        return self.name.partition("/")[0]
 
 
 @dataclass(slots=True)
@@ -56,9 +65,9 @@ class RequestContext:
         if action == "read" and not self.repo.private:
             return
         if self.principal is None:
-            raise Unauthorized(f"authentication required for {action} access to repository '{self.repo.name}'")
-        if not self.principal.can(action, self.repo.name):
-            raise Forbidden(f"this token has no {action} access to repository '{self.repo.name}'")
+            raise Unauthorized(f"authentication required for {action} access to repository '{self.repo.base}'")
+        if not self.principal.can(action, self.repo.base):
+            raise Forbidden(f"this token has no {action} access to repository '{self.repo.base}'")
 
 
 RepoHandler = Callable[[RequestContext, "Scope", "Receive", "Send", str], Awaitable[None]]

@@ -20,7 +20,7 @@ __all__ = ["RepositoryService", "validate_repository_name", "RESERVED_NAMES"]
 
 RESERVED_NAMES = frozenset({"api", "ui", "v2", "static", "-", "health", "metrics", "favicon.ico", "robots.txt"})
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str}
+_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str, "retention": dict}
 _GROUP_SETTINGS = ("members", "default_member", "guard", "reserved")
 
 
@@ -99,12 +99,18 @@ class RepositoryService:
         elif any(k in config for k in _GROUP_SETTINGS):
             raise InvalidInput("only group repositories have members")
         for key, value in config.items():
+            if key == "retention" and value is None:  # {"retention": null} removes the policy
+                continue
             if key in _COMMON_SETTINGS:
                 typ = _COMMON_SETTINGS[key]
                 if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
                     raise InvalidInput(f"setting {key!r} must be a {typ.__name__}")
                 if key == "max_upload_size" and value <= 0:
                     raise InvalidInput("setting 'max_upload_size' must be positive")
+                if key == "retention":
+                    from .snapshots import validate_retention
+
+                    value = validate_retention(value)
                 common[key] = value
             else:
                 rest[key] = value

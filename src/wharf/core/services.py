@@ -26,6 +26,7 @@ from .pages import PageStore
 from .repositories import RepositoryService
 from .signal import ChangeSignal
 from .singleflight import SingleFlight
+from .snapshots import SnapshotService
 from .upstream import Upstream
 
 __all__ = ["Core"]
@@ -66,6 +67,7 @@ class Core:
         self.after_ingest: list[AfterIngest] = []
         self.scans = ScanService(self)
         # -- feature services --
+        self.snapshots = SnapshotService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -163,7 +165,7 @@ class Core:
     def publish(self, repo: RepoInfo, names: Collection[str] | None) -> None:
         """Re-render what changed; records the repository version the published tree reflects."""
         # the version is read before the plugin queries content, so a page never claims more than it shows
-        fresh = dataclasses.replace(repo, version=self._db_version(repo.id))
+        fresh = dataclasses.replace(repo, version=self.db_version(repo))
         self.plugin(repo).publish(self, fresh, names)
         self._write_marker(repo.name, fresh.version)
 
@@ -171,9 +173,12 @@ class Core:
         """Record that the published tree reflects ``version`` (for plugins that update pages themselves)."""
         self._write_marker(name, version)
 
-    def db_version(self, repo_id: int) -> int:
-        """The repository's current version in the database (pages rendered now reflect at least this)."""
-        return self._db_version(repo_id)
+    def db_version(self, repo: int | RepoInfo) -> int:
+        """The repository's current version in the database (pages rendered now reflect at least this); a view's
+        pinned version."""
+        if isinstance(repo, RepoInfo):
+            return repo.pinned if repo.pinned is not None else self._db_version(repo.id)
+        return self._db_version(repo)
 
     def _db_version(self, repo_id: int) -> int:
         with self.sessions() as s:

@@ -269,7 +269,7 @@ class NpmRoutes:
         except WharfError:
             raise Unauthorized("the password is not a valid Wharf token (create one with `wharf token create`)")
         login_ctx = RequestContext(ctx.repo, principal, ctx.base_url, ctx.remote_addr)
-        if ctx.repo.private or not principal.can("read", ctx.repo.name):
+        if ctx.repo.private or not principal.can("read", ctx.repo.base):
             login_ctx.require("read")
         await send_json(send, 201, {"ok": True, "id": f"org.couchdb.user:{user}", "token": password,
                                     "username": principal.name})

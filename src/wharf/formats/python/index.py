@@ -114,7 +114,7 @@ def append_file(core: "Core", repo: RepoInfo, f: LiveFile, version: int) -> bool
     (no change to it since the page's version); otherwise the caller does a full publish. False: not done."""
     key = project_key(f.name)
     page = core.pages.read(repo.name, key)
-    if page is None or page.version >= version or core.content.last_change(repo.id, f.name, version) > page.version:
+    if page is None or page.version >= version or core.content.last_change(repo, f.name, version) > page.version:
         return False
     html = page.variants["html"][1]
     body = page.variants["json"][1]
@@ -156,26 +156,26 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         return  # group pages are merged from their members' pages when requested
     if repo.kind == "proxy":
         # project pages of a proxy mirror the upstream (see proxy.py); files it cached become downloadable here
-        for name in (core.content.names(repo.id) if names is None else names):
-            for f in core.content.files(repo.id, name, meta_keys=_INDEX_KEYS):
+        for name in (core.content.names(repo) if names is None else names):
+            for f in core.content.files(repo, name, meta_keys=_INDEX_KEYS):
                 _link(core, repo, f)
         core.pages.mark_stale(repo.name, ROOT_KEY, version)
         return
     names_changed = names is None or core.pages.read(repo.name, ROOT_KEY) is None
     if names is None:
-        targets = set(core.content.names(repo.id))
+        targets = set(core.content.names(repo))
         # drop pages and links of names that are gone
         for page in (core.pages.root / repo.name / "simple").glob("*.page"):
             if page.stem != "~root" and page.stem not in targets:
                 core.pages.delete(repo.name, project_key(page.stem))
-        wanted = {(f.sha256, f.filename) for f in core.content.files(repo.id, meta_keys=())}
+        wanted = {(f.sha256, f.filename) for f in core.content.files(repo, meta_keys=())}
         for sha, fn in core.pages.published_files(repo.name):
             if (sha, fn.removesuffix(".metadata")) not in wanted:
                 core.pages.unlink_file(repo.name, sha, fn)
     else:
         targets = set(names)
     for name in targets:
-        files = core.content.files(repo.id, name, meta_keys=_INDEX_KEYS)
+        files = core.content.files(repo, name, meta_keys=_INDEX_KEYS)
         existed = core.pages.exists(repo.name, project_key(name))
         if not files:
             names_changed = names_changed or existed
@@ -186,7 +186,7 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
             link_files(core, repo, files)
         core.pages.write(repo.name, project_key(name), version, render_project(name, files))
     if names is None:
-        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo)))
     elif names_changed:
         # the root list changes only when a project appears or disappears, and with 100,000 projects it is big:
         # mark it stale; the next request for it renders it once (ensure_root), however many uploads came between
@@ -210,8 +210,8 @@ def ensure_root(core: "Core", repo: RepoInfo) -> "Page":
     page = core.pages.read(repo.name, ROOT_KEY)
     stale = core.pages.stale_version(repo.name, ROOT_KEY)
     if page is None or (stale is not None and stale > page.version):
-        version = core.db_version(repo.id)  # read before the names: the page never claims more than it shows
-        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+        version = core.db_version(repo)  # read before the names: the page never claims more than it shows
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo)))
         page = core.pages.read(repo.name, ROOT_KEY)
         assert page is not None
     return page

@@ -126,7 +126,7 @@ class PythonProxy:
         # root list (what this proxy holds) is re-rendered on its next request if the project is new here
         link_files(self.core, repo, [result.file])
         if result.created:
-            if self.core.content.last_change(repo.id, pname, result.version) < 0:
+            if self.core.content.last_change(repo, pname, result.version) < 0:
                 self.core.pages.mark_stale(repo.name, ROOT_KEY, result.version)
             self.core.mark_published(repo.name, result.version)
 

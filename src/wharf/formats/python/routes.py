@@ -181,8 +181,9 @@ class PythonRoutes:
             return await send_redirect(send, f"/{ctx.repo.name}/pypi/{name}/{suffix}")
 
         def build() -> dict | None:
-            files = self.core.content.files(ctx.repo.id, name)
-            return project_json_api(files, ctx.repo_url, version, self.core.repos.require(ctx.repo.name).version)
+            files = self.core.content.files(ctx.repo, name)
+            return project_json_api(files, ctx.repo_url, version, ctx.repo.pinned if ctx.repo.pinned is not None
+                                    else self.core.repos.require(ctx.repo.name).version)
 
         doc = await anyio.to_thread.run_sync(build)
         if doc is None:
