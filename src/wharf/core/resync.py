@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..db.models import Artifact
+from ..db.models import Artifact, AuditEvent
 from ..db.models_promotion import ResyncJob
 from ..db.models import utcnow
 from . import audit
@@ -143,18 +143,38 @@ class ResyncService:
                  if job["version"] is None or f.version == job["version"]]
         if not files:
             return self._finish(job_id, "failed", error="no cached files of the package are left")
-        with self.core.sessions() as s:
-            origins = dict(s.execute(select(Artifact.id, Artifact.origin)
-                                     .where(Artifact.id.in_([f.artifact_id for f in files]))).all())
+        origins = self._origins(repo.name, files)
         report: list[dict[str, Any]] = []
         try:
             with _client(repo.config["upstream"]) as client:
                 for f in files:
-                    report.append(self._verify(client, f, origins.get(f.artifact_id, "")))
+                    report.append(self._verify(client, f, origins.get(f.key, "")))
         except _Transient as exc:
             return self._failed_attempt(job_id, str(exc))
         status = "mismatch" if any(r["status"] == "mismatch" for r in report) else "ok"
         return self._finish(job_id, status, report={"files": report}, attempt=True)
+
+    def _origins(self, repo_name: str, files: list["LiveFile"]) -> dict[str, str]:
+        """key -> the URL this repository fetched the file from. The artifact row is shared by every repository
+        holding the same file (its ``origin`` is the first fetch's, maybe another proxy's): the repository's own
+        record is its proxy-fetch audit entry; the artifact's origin is the fallback."""
+        keys = [f.key for f in files]
+        out: dict[str, str] = {}
+        with self.core.sessions() as s:
+            q = (select(AuditEvent.subject, AuditEvent.detail)
+                 .where(AuditEvent.action == str(audit.AuditTag.FILE_CACHE), AuditEvent.repository == repo_name,
+                        AuditEvent.subject.in_(keys))
+                 .order_by(AuditEvent.id))
+            for subject, detail in s.execute(q):
+                if isinstance(detail, dict) and isinstance(detail.get("origin"), str):
+                    out[subject] = detail["origin"]
+            missing = [f for f in files if f.key not in out]
+            if missing:
+                rows = dict(s.execute(select(Artifact.id, Artifact.origin)
+                                      .where(Artifact.id.in_([f.artifact_id for f in missing]))).all())
+                for f in missing:
+                    out[f.key] = rows.get(f.artifact_id) or ""
+        return out
 
     def _verify(self, client: "httpx.Client", f: "LiveFile", origin: str) -> dict[str, Any]:
         import httpx

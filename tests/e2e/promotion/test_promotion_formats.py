@@ -1,0 +1,116 @@
+"""Copies by reference are downloadable from the destination in every format: npm installs from it (the real npm),
+Maven, Cargo and generic files are served there with the source's bytes and listed in its metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+
+import httpx
+import pytest
+
+from tests.support.cargo_crates import crate_bytes, metadata, publish_body
+from tests.support.npm_clients import NpmClient, make_project, pack_tarball, publish_document
+
+from .conftest import promote, repo
+
+
+def _npm_publish(server, repo_name: str, name: str, version: str, deps: dict[str, str] | None = None) -> bytes:
+    manifest = {"name": name, "version": version, "main": "index.js", **({"dependencies": deps} if deps else {})}
+    tarball = pack_tarball(manifest, members=[("package/index.js", f"module.exports = '{name}@{version}';\n".encode())])
+    doc = publish_document(name, version, tarball, manifest={k: v for k, v in manifest.items() if k not in ("name", "version")})
+    r = httpx.put(f"{server.url}/{repo_name}/{name.replace('/', '%2f')}", json=doc,
+                  headers={"Authorization": f"Bearer {server.token}"}, timeout=60)
+    assert r.status_code in (200, 201), r.text
+    return tarball
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_npm_install_from_the_destination(sqlite_server, tmp_path):
+    srv = sqlite_server
+    dev, staging = repo(srv, "npmdev", format="npm"), repo(srv, "npmstg", format="npm")
+    lib = _npm_publish(srv, dev, "@acme/plib", "1.0.0")
+    _npm_publish(srv, dev, "pgreeter", "2.1.0", deps={"@acme/plib": "^1.0.0"})
+    _npm_publish(srv, dev, "pgreeter", "2.2.0-beta.1", deps={"@acme/plib": "^1.0.0"})
+    for package in ("@acme/plib", "pgreeter@2.1.0"):
+        name, _, version = package[1:].partition("@") if package.startswith("@") else package.partition("@")
+        name = "@" + name if package.startswith("@") else name
+        r = promote(srv, source=dev, destination=staging, package=name, version=version or None)
+        assert r.status_code == 200 and r.json()["added"], r.text
+    reg = f"{srv.url}/{staging}/"
+    full = httpx.get(reg + "pgreeter").json()
+    assert list(full["versions"]) == ["2.1.0"] and full["dist-tags"] == {"latest": "2.1.0"}
+    tgz = httpx.get(f"{reg}@acme/plib/-/plib-1.0.0.tgz")
+    assert tgz.status_code == 200 and tgz.content == lib
+    app = make_project(tmp_path / "src", "app", "0.0.1", dependencies={"pgreeter": "^2.0.0"}, extra={"private": True})
+    res = NpmClient(tmp_path, reg, name="installer").run("install", cwd=app)
+    assert res.ok, res
+    installed = json.loads((app / "node_modules" / "pgreeter" / "package.json").read_text())
+    assert installed["version"] == "2.1.0"
+    lock = json.loads((app / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/@acme/plib"]["resolved"] == f"{reg}@acme/plib/-/plib-1.0.0.tgz"
+
+
+def test_cargo_crate_is_downloadable_and_indexed_in_the_destination(sqlite_server):
+    srv = sqlite_server
+    dev, staging = repo(srv, "crdev", format="cargo"), repo(srv, "crstg", format="cargo")
+    crate = crate_bytes("pcrate", "1.0.0")
+    r = httpx.put(f"{srv.url}/{dev}/api/v1/crates/new", headers={"Authorization": srv.token},
+                  content=publish_body(metadata("pcrate", "1.0.0"), crate))
+    assert r.status_code == 200, r.text
+    r = promote(srv, source=dev, destination=staging, package="pcrate")
+    assert r.status_code == 200 and len(r.json()["added"]) == 1, r.text
+    got = httpx.get(f"{srv.url}/{staging}/api/v1/crates/pcrate/1.0.0/download", follow_redirects=True)
+    assert got.status_code == 200 and got.content == crate
+    index = httpx.get(f"{srv.url}/{staging}/index/pc/ra/pcrate")
+    assert index.status_code == 200, index.text
+    entry = json.loads(index.text.splitlines()[0])
+    assert entry["vers"] == "1.0.0" and entry["cksum"] == hashlib.sha256(crate).hexdigest()
+
+
+def _jar() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        z.writestr("org/acme/Lib.class", b"\xca\xfe\xba\xbe")
+    return buf.getvalue()
+
+
+POM = b"""<project><modelVersion>4.0.0</modelVersion><groupId>com.acme</groupId><artifactId>plib</artifactId>
+<version>1.0</version></project>"""
+
+
+def test_maven_files_are_downloadable_and_listed_in_the_destination(sqlite_server):
+    srv = sqlite_server
+    dev, staging = repo(srv, "mvdev", format="maven"), repo(srv, "mvstg", format="maven")
+    jar = _jar()
+    base = "com/acme/plib/1.0"
+    for filename, data in (("plib-1.0.pom", POM), ("plib-1.0.jar", jar)):
+        r = httpx.put(f"{srv.url}/{dev}/{base}/{filename}", content=data, auth=("x", srv.token))
+        assert r.status_code == 201, r.text
+    r = promote(srv, source=dev, destination=staging, package="com.acme:plib", version="1.0")
+    assert r.status_code == 200 and len(r.json()["added"]) == 2, r.text
+    got = httpx.get(f"{srv.url}/{staging}/{base}/plib-1.0.jar")
+    assert got.status_code == 200 and got.content == jar
+    sha1 = httpx.get(f"{srv.url}/{staging}/{base}/plib-1.0.jar.sha1")
+    assert sha1.status_code == 200 and sha1.text.strip() == hashlib.sha1(jar).hexdigest()
+    meta = httpx.get(f"{srv.url}/{staging}/com/acme/plib/maven-metadata.xml")
+    assert meta.status_code == 200 and "<version>1.0</version>" in meta.text
+
+
+def test_generic_files_are_downloadable_and_listed_in_the_destination(sqlite_server):
+    srv = sqlite_server
+    dev, staging = repo(srv, "gndev", format="generic"), repo(srv, "gnstg", format="generic")
+    data = b"generic bytes\n" * 100
+    r = httpx.put(f"{srv.url}/{dev}/tools/cli/1.4/tool.tar.gz", content=data, auth=("x", srv.token))
+    assert r.status_code == 201, r.text
+    packages = srv.api("GET", f"/api/v1/repositories/{dev}/packages").json()
+    r = promote(srv, source=dev, destination=staging, package=packages[0])
+    assert r.status_code == 200 and len(r.json()["added"]) == 1, r.text
+    got = httpx.get(f"{srv.url}/{staging}/tools/cli/1.4/tool.tar.gz")
+    assert got.status_code == 200 and got.content == data
+    listing = httpx.get(f"{srv.url}/{staging}/tools/cli/1.4/", headers={"Accept": "application/json"})
+    assert listing.status_code == 200 and "tool.tar.gz" in listing.text
