@@ -55,7 +55,7 @@ def test_cp_by_reference_then_pip_and_uv_install_from_the_destination(server, tm
     assert again.json()["added"] == [] and len(again.json()["identical"]) == 2
 
     # the trail: upload to dev, then the copy (who, from, to, digests), in the API and on the package page
-    trail = server.api("GET", f"/api/v1/packages/python/Acme.Promo/trail").json()
+    trail = server.api("GET", "/api/v1/packages/python/Acme.Promo/trail").json()
     kinds = [(e["event"], e["repository"]) for e in trail["events"]]
     assert ("upload", dev) in kinds and ("copy", staging) in kinds
     copy = next(e for e in trail["events"] if e["event"] == "copy")
