@@ -31,6 +31,7 @@ from ..db.models import Artifact, Blob, Repository, RepositoryContent, Repositor
 from ..db.models_promotion import PromotionEntry
 from ..storage import BlobRef
 from .content import AddResult, LiveFile, NewArtifact
+from .events import Event
 from .errors import Conflict, FileExists, FileWasDeleted, InvalidInput, NotFound
 from .interfaces import RepoInfo
 
@@ -135,7 +136,9 @@ def _file_info(f: LiveFile, **extra: Any) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(value, "to_json"):  # core.ingest.Decision
+        value = value.to_json()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     elif hasattr(value, "as_dict"):
         value = value.as_dict()
@@ -152,11 +155,10 @@ class PromotionService:
     # -- the one place files enter the destination ------------------------------------------------------------
     def _ingest(self, dest: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None,
                 operation: str) -> AddResult:
-        ingest = getattr(self.core, "ingest", None)
-        if ingest is not None:  # the spine: policy gates with action="promotion", events, after-ingest hooks
-            return ingest(dest, new, actor=actor, remote_addr=remote_addr, action="promotion",  # type: ignore[no-any-return]
-                          audit_tag=_TAGS[operation])
-        return self.core.content.add(dest, new, actor=actor, remote_addr=remote_addr, audit_tag=_TAGS[operation])
+        """The one place files enter the destination: the core's ingest pipeline (policy gates with
+        ``action="promotion"``, the record, ``package.created``, after-ingest follow-ups)."""
+        return self.core.ingest(dest, new, actor=actor, remote_addr=remote_addr, action="promotion",
+                                audit_tag=_TAGS[operation])
 
     # -- checks ---------------------------------------------------------------------------------------------------
     def resolve(self, source: str, destination: str | None, operation: str) -> tuple[RepoInfo, RepoInfo]:
@@ -323,18 +325,13 @@ class PromotionService:
 
     def _emit(self, out: Transfer, src: RepoInfo, dest: RepoInfo, entry: PromotionEntry, listed: list[dict[str, Any]],
               actor: str) -> None:
-        events = getattr(self.core, "events", None)
-        if events is None:
-            return
+        files = tuple({k: f[k] for k in ("filename", "key", "sha256", "size")} for f in listed
+                      if f["status"] in ("added", "identical"))
         try:
-            from .events import Event  # type: ignore[import-not-found,unused-ignore]
-
-            files = tuple({k: f[k] for k in ("filename", "key", "sha256", "size")} for f in listed
-                          if f["status"] in ("added", "identical"))
-            events.emit(Event(EVENT_TYPES[out.operation], dest.name, package=out.name, version=entry.version,
-                              files=files, actor=actor,
-                              detail={"operation": out.operation, "from": src.name, "to": dest.name,
-                                      "promotion_id": entry.id, "decisions": entry.decisions}))
+            self.core.events.emit(Event(EVENT_TYPES[out.operation], dest.name, package=out.name, version=entry.version,
+                                        files=files, actor=actor, format=dest.format,
+                                        detail={"operation": out.operation, "from": src.name, "to": dest.name,
+                                                "promotion_id": entry.id, "decisions": entry.decisions}))
         except Exception:  # an event is a notification: the transfer itself is recorded
             log.exception("could not emit the promotion event", extra={"fields": {"promotion": entry.id}})
 

@@ -9,15 +9,13 @@ Each cached file is downloaded again from the URL it was fetched from (its artif
 * ``missing-upstream``: the upstream answers 404/410 for it (reported; the stored file is kept).
 
 A transient failure (transport error, time-out, 5xx) fails the attempt; the job is retried with exponential
-backoff (``backoff * 2**(attempt-1)`` seconds) until ``max_attempts``, through ``core.tasks`` when the core has it
-(durable), else in a background thread of the server process. ``attempt`` is the task function either way.
+backoff (``backoff * 2**(attempt-1)`` seconds) until ``max_attempts`` by the durable task runner (``core.tasks``,
+task kind ``promotion.resync``, whose function is ``attempt``). The job row keeps the outcome and report.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +62,7 @@ def resync_task(core: "Core", payload: dict[str, Any]) -> None:
 class ResyncService:
     def __init__(self, core: "Core"):
         self.core = core
-        tasks = getattr(core, "tasks", None)
-        if tasks is not None:
-            tasks.register(TASK_KIND, resync_task)
+        core.tasks.register(TASK_KIND, resync_task)
 
     # -- starting and reading jobs -----------------------------------------------------------------------------
     def start(self, repository: str, package: str, version: str | None = None, *, actor: str,
@@ -95,25 +91,7 @@ class ResyncService:
         return self.get(job_id)
 
     def _schedule(self, job_id: int, max_attempts: int, backoff: float) -> None:
-        tasks = getattr(self.core, "tasks", None)
-        if tasks is not None:
-            tasks.enqueue(TASK_KIND, {"job": job_id}, max_attempts=max_attempts, backoff=backoff)
-            return
-        threading.Thread(target=self._run_local, args=(job_id,), name=f"resync-{job_id}", daemon=True).start()
-
-    def _run_local(self, job_id: int) -> None:
-        """The retry loop of a server without the task runner (the job does not survive a restart there)."""
-        while True:
-            try:
-                self.attempt(job_id)
-                return
-            except ResyncRetry as exc:
-                if exc.final:
-                    return
-                time.sleep(exc.delay)
-            except Exception:
-                log.exception("resync failed", extra={"fields": {"job": job_id}})
-                return
+        self.core.tasks.enqueue(TASK_KIND, {"job": job_id}, max_attempts=max_attempts, backoff=backoff)
 
     def get(self, job_id: int) -> dict[str, Any]:
         with self.core.sessions() as s:

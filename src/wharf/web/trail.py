@@ -34,9 +34,8 @@ def trail_section(core: "Core", repo: "RepoInfo", name: str, principal: Any) -> 
         files = "<br>".join(f"{escape(f['filename'])} <code>sha256:{f['sha256']}</code>" for f in e["files"])
         decisions = ""
         if e.get("decisions"):
-            decisions = "<br><span class=muted>policy: " + escape(", ".join(
-                str(d.get("summary") or d.get("action") or d) if isinstance(d, dict) else str(d)
-                for d in e["decisions"])) + "</span>"
+            decisions = "<br><span class=muted>policy: " + escape(", ".join(_decision(d) for d in e["decisions"])) \
+                + "</span>"
         rows.append(f"<tr><td class='muted'>{escape(str(e.get('at') or '')[:19])}</td>"
                     f"<td>{escape(_VERBS.get(e['event'], e['event']))}</td><td>{escape(e.get('version') or '')}</td>"
                     f"<td>{where}</td><td class='muted'>{escape(e.get('actor') or '')}{decisions}</td>"
@@ -45,6 +44,15 @@ def trail_section(core: "Core", repo: "RepoInfo", name: str, principal: Any) -> 
         return ""
     return ("<h2 id='trail'>Trail</h2><table class='trail'><tr><th>when</th><th>what</th><th>version</th>"
             "<th>where</th><th>who</th><th>files</th></tr>" + "".join(rows) + "</table>")
+
+
+def _decision(d: Any) -> str:
+    if not isinstance(d, dict):
+        return str(d)
+    if d.get("incomplete"):
+        return "(stopped before every file was copied)"
+    text = f"{d.get('policy') or '?'} v{d.get('policy_version')}: {d.get('result')}"
+    return text + (f" ({d['message']})" if d.get("message") else "") + (f" #{d['id']}" if d.get("id") else "")
 
 
 def _link(repo_name: str, name: str) -> str:

@@ -1,7 +1,7 @@
 """promotion provenance and proxy resync jobs
 
 Revision ID: 0004_promotion
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-23 17:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_promotion'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
