@@ -57,3 +57,14 @@ def wharf(server: Any, *args: str, token: str | None = None) -> subprocess.Compl
 def blob_count(server: Any) -> int:
     root = Path(server.data) / "blobs"
     return sum(1 for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
+
+
+def files_of(server, repo_name: str, package: str) -> dict[str, str]:
+    """filename -> sha256 of a package's live files in a repository ({} if none)."""
+    r = server.api("GET", f"/api/v1/repositories/{repo_name}/packages/{package}")
+    if r.status_code == 404:
+        return {}
+    assert r.status_code == 200, r.text
+    return {f["filename"]: f["sha256"] for f in r.json()["files"]}
+
+

@@ -1,5 +1,6 @@
 """Copies by reference are downloadable from the destination in every format: npm installs from it (the real npm),
-Maven, Cargo and generic files are served there with the source's bytes and listed in its metadata."""
+Maven, Cargo and generic files are served there with the source's bytes and listed in its metadata. And the rules:
+who may copy/move, what is refused, the stage path of ``promote``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ import pytest
 from tests.support.cargo_crates import crate_bytes, metadata, publish_body
 from tests.support.npm_clients import NpmClient, make_project, pack_tarball, publish_document
 
-from .conftest import promote, repo
+from tests.conftest import unique
+
+from .conftest import files_of, promote, python_package, repo, wharf
 
 
 def _npm_publish(server, repo_name: str, name: str, version: str, deps: dict[str, str] | None = None) -> bytes:
@@ -114,3 +117,56 @@ def test_generic_files_are_downloadable_and_listed_in_the_destination(sqlite_ser
     assert got.status_code == 200 and got.content == data
     listing = httpx.get(f"{srv.url}/{staging}/tools/cli/1.4/", headers={"Accept": "application/json"})
     assert listing.status_code == 200 and "tool.tar.gz" in listing.text
+
+
+# -- rules (SQLite: the subject is not the database) -------------------------------------------------------
+def test_authorization_read_source_write_destination_admin_source_for_mv(sqlite_server, tmp_path):
+    server = sqlite_server
+    dev, staging = repo(server, "dev", private=True), repo(server, "stg")
+    python_package(server, dev, tmp_path, "guarded", ("1.0",), sdist=False)
+    reader = server.create_token(unique("rd"), {dev: "read", staging: "read"})
+    writer = server.create_token(unique("wr"), {dev: "read", staging: "write"})
+    outsider = server.create_token(unique("out"), {staging: "write"})
+    body = {"source": dev, "destination": staging, "package": "guarded"}
+    assert promote(server, token=None, **body).status_code == 401
+    r = promote(server, token=reader, **body)
+    assert r.status_code == 403 and staging in r.json()["error"]
+    r = promote(server, token=outsider, **body)  # may write there, but cannot read the private source
+    assert r.status_code == 403 and dev in r.json()["error"]
+    r = promote(server, token=writer, **{**body, "operation": "move"})  # a move deletes: admin on the source
+    assert r.status_code == 403 and "admin" in r.json()["error"]
+    assert promote(server, token=writer, **body).status_code == 200
+    # the trail hides what the caller cannot read: the private source's upload, the copy's source name
+    anon = server.api("GET", "/api/v1/packages/python/guarded/trail", token=None).json()
+    assert [e["event"] for e in anon["events"]] == ["copy"] and anon["events"][0]["source"] is None
+
+def test_refusals_other_format_group_proxy_same_repo(sqlite_server, tmp_path):
+    server = sqlite_server
+    dev = repo(server, "dev")
+    python_package(server, dev, tmp_path, "refused", ("1.0",), sdist=False)
+    npm = repo(server, "npm", format="npm")
+    group = repo(server, "grp", kind="group", members=[dev])
+    proxy = repo(server, "prx", kind="proxy", upstream={"url": "http://127.0.0.1:9/simple/"})
+    for dest, words in ((npm, "one format"), (group, "group"), (proxy, "proxy"), (dev, "same repository")):
+        r = promote(server, source=dev, destination=dest, package="refused")
+        assert r.status_code == 400 and words in r.json()["error"], (dest, r.text)
+    r = promote(server, source=group, destination=repo(server, "x"), package="refused")
+    assert r.status_code == 400 and "member" in r.json()["error"]
+    r = promote(server, source=dev, destination=repo(server, "y"), package="nope")
+    assert r.status_code == 404
+
+def test_promote_follows_the_stage_path(sqlite_server, tmp_path):
+    server = sqlite_server
+    prod = repo(server, "prd")
+    staging = repo(server, "stg", promote_to=prod)
+    python_package(server, staging, tmp_path, "staged", ("3.0",), sdist=False)
+    r = wharf(server, "promote", f"{staging}/staged@3.0")  # no destination: the next stage
+    assert r.returncode == 0, r.stderr
+    assert "promoted staged" in r.stderr and prod in r.stderr
+    assert list(files_of(server, prod, "staged")) == ["staged-3.0-py3-none-any.whl"]
+    r = promote(server, source=staging, destination=repo(server, "elsewhere"), package="staged", operation="promote")
+    assert r.status_code == 400 and f"leads to '{prod}'" in r.json()["error"]
+    r = promote(server, source=prod, package="staged", operation="promote")
+    assert r.status_code == 400 and "promote_to" in r.json()["error"]
+    entries = server.api("GET", "/api/v1/promotions", params={"repository": prod}).json()
+    assert entries[0]["operation"] == "promote" and entries[0]["files"][0]["status"] == "added"

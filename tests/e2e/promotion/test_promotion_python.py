@@ -1,5 +1,5 @@
 """Copy, move and promote Python packages by reference, on SQLite and PostgreSQL: pip and uv install from the
-destination, conflicts, authorization, provenance trail (API and web page), bulk with a query (CLI)."""
+destination, conflicts, move, provenance trail (API and web page), bulk with a query (CLI)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,9 @@ import json
 
 import httpx
 
-from tests.conftest import unique
 from tests.support.clients import pip_install, uv_pip_install
 
-from .conftest import blob_count, promote, python_package, repo, wharf
-
-
-def _files(server, repo_name: str, package: str) -> dict[str, str]:
-    r = server.api("GET", f"/api/v1/repositories/{repo_name}/packages/{package}")
-    if r.status_code == 404:
-        return {}
-    assert r.status_code == 200, r.text
-    return {f["filename"]: f["sha256"] for f in r.json()["files"]}
+from .conftest import blob_count, files_of, promote, python_package, repo, wharf
 
 
 def test_cp_by_reference_then_pip_and_uv_install_from_the_destination(server, tmp_path):
@@ -31,7 +22,7 @@ def test_cp_by_reference_then_pip_and_uv_install_from_the_destination(server, tm
     assert r.returncode == 0, r.stderr
     assert "copied acme-promo" in r.stderr and "2 file(s) added" in r.stderr
     assert blob_count(server) == blobs_before  # by reference: not one byte stored again
-    src, dest = _files(server, dev, "acme-promo"), _files(server, staging, "acme-promo")
+    src, dest = files_of(server, dev, "acme-promo"), files_of(server, staging, "acme-promo")
     assert set(dest) == {f.name for f in files if "-1.0" in f.name}
     uploaded = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
     assert all(dest[fn] == src[fn] == uploaded[fn] for fn in dest)
@@ -73,19 +64,19 @@ def test_conflicts_are_refused_with_409_unless_skip_existing(server, tmp_path):
     dev, staging = repo(server, "dev"), repo(server, "stg")
     python_package(server, dev, tmp_path / "a", "clashy", ("1.0",), summary="first")
     python_package(server, staging, tmp_path / "b", "clashy", ("1.0",), sdist=False, summary="second")
-    before = _files(server, staging, "clashy")
+    before = files_of(server, staging, "clashy")
     r = promote(server, source=dev, destination=staging, package="clashy")
     assert r.status_code == 409, r.text
     err = r.json()["error"]
     assert "clashy-1.0-py3-none-any.whl" in err and "--skip-existing" in err
-    assert _files(server, staging, "clashy") == before  # nothing copied
+    assert files_of(server, staging, "clashy") == before  # nothing copied
 
     r = promote(server, source=dev, destination=staging, package="clashy", skip_existing=True)
     assert r.status_code == 200, r.text
     body = r.json()
     assert [f["filename"] for f in body["added"]] == ["clashy-1.0.tar.gz"]
     assert [f["filename"] for f in body["skipped"]] == ["clashy-1.0-py3-none-any.whl"]
-    after = _files(server, staging, "clashy")
+    after = files_of(server, staging, "clashy")
     assert after["clashy-1.0-py3-none-any.whl"] == before["clashy-1.0-py3-none-any.whl"]  # kept
     # the CLI says the same in words and exits 1 on the conflict
     r = wharf(server, "cp", f"{dev}/clashy", repo(server, "empty"))
@@ -101,8 +92,8 @@ def test_mv_removes_from_the_source_only_what_the_destination_holds(server, tmp_
     python_package(server, dev, tmp_path, "movable", ("1.0", "2.0"))
     r = wharf(server, "mv", f"{dev}/movable@1.0", prod)
     assert r.returncode == 0, r.stderr
-    assert set(_files(server, prod, "movable")) == {"movable-1.0-py3-none-any.whl", "movable-1.0.tar.gz"}
-    assert set(_files(server, dev, "movable")) == {"movable-2.0-py3-none-any.whl", "movable-2.0.tar.gz"}
+    assert set(files_of(server, prod, "movable")) == {"movable-1.0-py3-none-any.whl", "movable-1.0.tar.gz"}
+    assert set(files_of(server, dev, "movable")) == {"movable-2.0-py3-none-any.whl", "movable-2.0.tar.gz"}
     # downloadable from the destination, gone from the source's index
     page = httpx.get(f"{server.url}/{prod}/simple/movable/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     for f in page.json()["files"]:
@@ -114,57 +105,6 @@ def test_mv_removes_from_the_source_only_what_the_destination_holds(server, tmp_
     move = [e for e in trail["events"] if e["event"] == "move"]
     assert len(move) == 1 and move[0]["source"] == dev and move[0]["destination"] == prod
     assert not [e for e in trail["events"] if e["event"] == "removal"]  # the move explains the source's removal
-
-
-def test_authorization_read_source_write_destination_admin_source_for_mv(server, tmp_path):
-    dev, staging = repo(server, "dev", private=True), repo(server, "stg")
-    python_package(server, dev, tmp_path, "guarded", ("1.0",), sdist=False)
-    reader = server.create_token(unique("rd"), {dev: "read", staging: "read"})
-    writer = server.create_token(unique("wr"), {dev: "read", staging: "write"})
-    outsider = server.create_token(unique("out"), {staging: "write"})
-    body = {"source": dev, "destination": staging, "package": "guarded"}
-    assert promote(server, token=None, **body).status_code == 401
-    r = promote(server, token=reader, **body)
-    assert r.status_code == 403 and staging in r.json()["error"]
-    r = promote(server, token=outsider, **body)  # may write there, but cannot read the private source
-    assert r.status_code == 403 and dev in r.json()["error"]
-    r = promote(server, token=writer, **{**body, "operation": "move"})  # a move deletes: admin on the source
-    assert r.status_code == 403 and "admin" in r.json()["error"]
-    assert promote(server, token=writer, **body).status_code == 200
-    # the trail hides what the caller cannot read: the private source's upload, the copy's source name
-    anon = server.api("GET", "/api/v1/packages/python/guarded/trail", token=None).json()
-    assert [e["event"] for e in anon["events"]] == ["copy"] and anon["events"][0]["source"] is None
-
-
-def test_refusals_other_format_group_proxy_same_repo(server, tmp_path):
-    dev = repo(server, "dev")
-    python_package(server, dev, tmp_path, "refused", ("1.0",), sdist=False)
-    npm = repo(server, "npm", format="npm")
-    group = repo(server, "grp", kind="group", members=[dev])
-    proxy = repo(server, "prx", kind="proxy", upstream={"url": "http://127.0.0.1:9/simple/"})
-    for dest, words in ((npm, "one format"), (group, "group"), (proxy, "proxy"), (dev, "same repository")):
-        r = promote(server, source=dev, destination=dest, package="refused")
-        assert r.status_code == 400 and words in r.json()["error"], (dest, r.text)
-    r = promote(server, source=group, destination=repo(server, "x"), package="refused")
-    assert r.status_code == 400 and "member" in r.json()["error"]
-    r = promote(server, source=dev, destination=repo(server, "y"), package="nope")
-    assert r.status_code == 404
-
-
-def test_promote_follows_the_stage_path(server, tmp_path):
-    prod = repo(server, "prd")
-    staging = repo(server, "stg", promote_to=prod)
-    python_package(server, staging, tmp_path, "staged", ("3.0",), sdist=False)
-    r = wharf(server, "promote", f"{staging}/staged@3.0")  # no destination: the next stage
-    assert r.returncode == 0, r.stderr
-    assert "promoted staged" in r.stderr and prod in r.stderr
-    assert list(_files(server, prod, "staged")) == ["staged-3.0-py3-none-any.whl"]
-    r = promote(server, source=staging, destination=repo(server, "elsewhere"), package="staged", operation="promote")
-    assert r.status_code == 400 and f"leads to '{prod}'" in r.json()["error"]
-    r = promote(server, source=prod, package="staged", operation="promote")
-    assert r.status_code == 400 and "promote_to" in r.json()["error"]
-    entries = server.api("GET", "/api/v1/promotions", params={"repository": prod}).json()
-    assert entries[0]["operation"] == "promote" and entries[0]["files"][0]["status"] == "added"
 
 
 def test_bulk_with_a_query_cli_progress_and_api_summary(server, tmp_path):
