@@ -105,6 +105,9 @@ def test_mv_removes_from_the_source_only_what_the_destination_holds(server, tmp_
     move = [e for e in trail["events"] if e["event"] == "move"]
     assert len(move) == 1 and move[0]["source"] == dev and move[0]["destination"] == prod
     assert not [e for e in trail["events"] if e["event"] == "removal"]  # the move explains the source's removal
+    events = server.api("GET", "/api/v1/events", params={"repository": prod, "type": "package.moved"}).json()
+    assert [(e["package"], e["version"], e["detail"]["from"]) for e in events] == [("movable", "1.0", dev)]
+    assert {f["sha256"] for f in events[0]["files"]} == {f["sha256"] for f in move[0]["files"]}
 
 
 def test_bulk_with_a_query_cli_progress_and_api_summary(server, tmp_path):
