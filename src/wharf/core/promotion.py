@@ -280,7 +280,7 @@ class PromotionService:
         if operation == "move" and failure is None and moved_keys:
             removed = self.core.remove_files(src, keys=moved_keys, actor=actor, remote_addr=remote_addr)
             out.removed_from_source = [f.key for f in removed]
-        if added or same:
+        if added or out.removed_from_source:  # a repeated copy (all identical) changes nothing: no entry, no event
             self._record(out, src, dest, files, added, same, actor, remote_addr, complete=failure is None)
         if failure is not None:
             raise failure
@@ -310,7 +310,8 @@ class PromotionService:
             for version, vfiles in by_version.items():
                 listed = [_file_info(f, status=status.get(f.key, "skipped" if f.key in skipped else "not-copied"))
                           for f in vfiles]
-                if not any(x["status"] in ("added", "identical") for x in listed):
+                moved = out.operation == "move" and any(x["status"] == "identical" for x in listed)
+                if not any(x["status"] == "added" for x in listed) and not moved:
                     continue
                 entry = PromotionEntry(actor=actor, remote_addr=remote_addr, operation=out.operation, format=src.format,
                                        name=out.name, version=version, source=src.name, destination=dest.name,
