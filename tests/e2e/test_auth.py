@@ -156,6 +156,14 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
+    # -- promotion: read on the (public) source, write on the destination; trails and jobs show what one may read --
+    Row("POST", V1 + "/promotions", 200, body="promotion", **W),
+    Row("GET", V1 + "/promotions", 200, glob=ANYONE),
+    Row("GET", V1 + "/packages/{format}/{package}/trail", 200, glob=ANYONE),
+    Row("GET", V1 + "/repositories/{name}/trail/{package}", 200, **R),
+    Row("POST", V1 + "/repositories/{name}/resync", 202, name="proxy", body="resync", **W),
+    Row("GET", V1 + "/resyncs", 200, glob=ANYONE),
+    Row("GET", V1 + "/resyncs/{job_id}", 200, glob=ANYONE),
 )
 
 
@@ -281,6 +289,19 @@ class World:
             assert self.upstream_secret not in r.text
             r = self.admin("GET", f"/{self.proxies[vis]}/simple/sentinel/")  # fetch once, so files are known
             assert r.status_code == 200 and self.sentinel[vis][0] in r.text, r.text
+            filename, sha = self.sentinel[vis]  # and cache the file (a resync re-verifies cached files)
+            assert self.admin("GET", f"/{self.proxies[vis]}/files/{sha}/{filename}").status_code == 200
+        # promotion: a public source with a package to copy; a resync job to read
+        self.promotion_source = f"{self.base}-src"
+        self.server.create_repo(self.promotion_source)
+        self.upload(self.promotion_source, "promoted")
+        deadline_cached = time.time() + 30
+        while self.admin("GET", f"/api/v1/repositories/{self.proxies['pub']}/packages/sentinel").status_code != 200:
+            assert time.time() < deadline_cached, "the proxy never recorded the sentinel file"
+            time.sleep(0.05)
+        r = self.admin("POST", f"/api/v1/repositories/{self.proxies['pub']}/resync", json={"package": "sentinel"})
+        assert r.status_code == 202, r.text
+        self.resync_job = r.json()["id"]
 
         on_repos = [*self.repos.values(), *self.groups.values(), *self.proxies.values(),
                     *itertools.chain(*self.spares.values())]
@@ -306,7 +327,8 @@ class World:
         filename, sha = self.sentinel.get(vis, self.sentinel["pub"])
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
-                                 filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap")
+                                 filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap",
+                                 format="python", job_id=self.resync_job)
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -345,6 +367,10 @@ class World:
             kw["json"] = {"to": "1"}
         elif row.body == "yank":
             kw["json"] = {"reason": "auth matrix"}
+        elif row.body == "promotion":
+            kw["json"] = {"source": self.promotion_source, "destination": repo, "package": "promoted"}
+        elif row.body == "resync":
+            kw["json"] = {"package": "sentinel", "max_attempts": 1}
         elif row.body in ("token-on-repo", "token-on-star"):
             kw["json"] = {"name": "minted" if allowed else "denied-mint",
                           "scopes": [{"repository": repo if row.body == "token-on-repo" else "*", "actions": ["read"]}]}

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import admin, client, serve, snapshots
+from . import admin, client, promotion, serve, snapshots
 
 app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
 app.command("serve")(serve.serve)
@@ -19,6 +19,7 @@ app.command("yank")(client.yank)
 app.command("audit")(client.audit)
 app.command("whoami")(client.whoami)
 snapshots.register(app)
+promotion.register(app)
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ __all__ = ["RepositoryService", "validate_repository_name", "RESERVED_NAMES"]
 
 RESERVED_NAMES = frozenset({"api", "ui", "v2", "static", "-", "health", "metrics", "favicon.ico", "robots.txt"})
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str, "retention": dict}
+_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str, "retention": dict,
+                    "promote_to": str}  # promote_to: the next stage of `wharf promote` (core/promotion.py)
 _GROUP_SETTINGS = ("members", "default_member", "guard", "reserved")
 
 

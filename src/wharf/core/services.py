@@ -23,6 +23,7 @@ from .events import Event, EventBus, file_entries
 from .ingest import AfterIngest, Decision, Gate
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
+from .promotion import PromotionService
 from .repositories import RepositoryService
 from .signal import ChangeSignal
 from .singleflight import SingleFlight
@@ -68,6 +69,7 @@ class Core:
         self.scans = ScanService(self)
         # -- feature services --
         self.snapshots = SnapshotService(self)
+        self.promotions = PromotionService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -1,10 +1,6 @@
-import importlib
-
 from alembic import context
 
 from wharf.db.models import Base
-
-importlib.import_module("wharf.db.models_snapshots")  # feature tables: snapshots
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - used only by `alembic revision --autogenerate` during development
