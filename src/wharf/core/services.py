@@ -21,6 +21,7 @@ from .auth import TokenService
 from .content import ContentService
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
+from .policy import PolicyService
 from .repositories import RepositoryService
 from .signal import ChangeSignal
 from .singleflight import SingleFlight
@@ -54,6 +55,8 @@ class Core:
         self.flights = SingleFlight(data / "state" / "locks")
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
+        # -- feature services --
+        self.policy = PolicyService(self)  # quarantine (core.policy.quarantine) and policies
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 
 from wharf.db import make_engine, upgrade
 from wharf.db.models import Base
+import wharf.db.models_policy  # noqa: F401  (feature models register on Base)
 
 
 def _diff(url: str) -> list:
