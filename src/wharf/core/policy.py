@@ -26,7 +26,8 @@ from sqlalchemy import select
 from ..db.models import Artifact, RepositoryContent, utcnow
 from ..db.models_policy import Policy, PolicyDecision, PolicyVersion
 from . import audit
-from .errors import Conflict, Forbidden, InvalidInput, NotFound
+from .errors import Conflict, InvalidInput, NotFound, PolicyDenied
+from .ingest import Decision as IngestDecision
 from .interfaces import RepoInfo
 from .quarantine import QuarantineService, emit_event
 
@@ -51,17 +52,6 @@ class PolicyTag:
     DELETE = "policy:delete"
 
 
-def _policy_denied_base() -> type[Forbidden]:
-    from . import errors
-
-    return getattr(errors, "PolicyDenied", Forbidden)  # the spine's class when it exists (gates raise it)
-
-
-class PolicyDenied(_policy_denied_base()):  # type: ignore[misc]
-    status = 403
-    reason = "policy-denied"
-
-
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of one policy on one package version."""
@@ -76,6 +66,12 @@ class Decision:
     tags: tuple[str, ...] = ()
     inputs_digest: str = ""
     error: str | None = None
+
+    def to_ingest(self) -> IngestDecision:
+        """The spine's form (what ingest carries to its follow-ups and puts in ``package.created``)."""
+        return IngestDecision(self.policy, self.action, self.message, self.tags, self.policy_version,
+                              detail={"engine": "cel", "policy_id": self.policy_id, "event": self.event,
+                                      "inputs_digest": self.inputs_digest})
 
     def as_dict(self) -> dict[str, Any]:
         return {"policy": self.policy, "policy_id": self.policy_id, "policy_version": self.policy_version,
@@ -282,7 +278,8 @@ class PolicyService:
             after.append(self.after_ingest)
         events = getattr(core, "events", None)
         if events is not None and hasattr(events, "subscribe"):
-            events.subscribe("policy", self.on_event, types=["scan.completed"])
+            events.subscribe("policy", self.on_event, types=["scan.completed"],
+                             when=lambda _e: any("scan" in p.events for p in self.active()))
 
     # -- storage ------------------------------------------------------------------------------------------------
     def create(self, spec: Mapping[str, Any], *, actor: str, remote_addr: str | None = None) -> dict[str, Any]:
@@ -518,7 +515,7 @@ class PolicyService:
                      "inputs_digest": r.inputs_digest, "inputs": r.inputs, "actor": r.actor} for r in s.scalars(q)]
 
     # -- the gate (core.ingest) and its follow-ups ----------------------------------------------------------------
-    def gate(self, core: "Core", repo: RepoInfo, new: Any, action: str, actor: str | None) -> list[Decision]:
+    def gate(self, core: "Core", repo: RepoInfo, new: Any, action: str, actor: str | None) -> list[IngestDecision]:
         """Before a file is stored: quarantined package versions take no new files (PEP 792), then policies.
         Raises PolicyDenied (403, nothing stored) on a matching deny."""
         event = _ACTION_ALIASES.get(action, action)
@@ -537,10 +534,13 @@ class PolicyService:
                                    "size": new.blob.size}],
                            actor=actor, detail={"event": event, **d.as_dict()})
                 raise PolicyDenied(message)
-        return decisions
+        return [d.to_ingest() for d in decisions if d.matched]
 
-    def after_ingest(self, core: "Core", repo: RepoInfo, result: Any, decisions: Iterable[Any]) -> None:
-        mine = [d for d in decisions if isinstance(d, Decision)]
+    def after_ingest(self, core: "Core", repo: RepoInfo, result: Any, decisions: Iterable[Any], action: str = "") -> None:
+        """Once the file is recorded: carry out the gate's quarantine / tag decisions."""
+        mine = [Decision(int(d.detail.get("policy_id") or 0), d.policy, int(d.policy_version or 0),
+                         str(d.detail.get("event") or action), True, d.result, d.message, tuple(d.tags))
+                for d in decisions if getattr(d, "detail", {}).get("engine") == "cel"]
         if mine:
             self.apply(repo, result.file.name, result.file.version, mine)
 

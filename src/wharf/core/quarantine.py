@@ -280,13 +280,15 @@ def _what(name: str, version: str | None) -> str:
 
 
 def emit_event(core: "Core", type_: str, repository: str, **kw: Any) -> None:
-    """Emit a spine event when the event stream exists (``core.events``); never fails the caller."""
+    """Emit an event on the stream (``core.events``); never fails the caller."""
     events = getattr(core, "events", None)
-    if events is None:
+    if events is None:  # pragma: no cover - a Core without the event stream
         return
     try:
-        from . import events as events_mod  # type: ignore[attr-defined]
+        from .events import Event
 
-        events.emit(events_mod.Event(type_, repository, **kw))
+        repo = core.repos.get(repository)
+        kw["files"] = tuple(kw.get("files") or ())
+        events.emit(Event(type_, repository, format=repo.format if repo else None, **kw))
     except Exception:  # pragma: no cover - an event must not undo the change it reports
         log.exception("could not emit %s", type_)

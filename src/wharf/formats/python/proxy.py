@@ -92,6 +92,13 @@ class PythonProxy:
 
     async def fetch_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
         name, src = self._source(repo, sha, filename)
+        guard = getattr(self.core, "download_guard", None)
+        if guard is not None:  # a quarantined version is never fetched (its bytes may be unknown here yet)
+            try:
+                version: str | None = parse.parse_filename(filename.removesuffix(".metadata"))[1]
+            except parse.InvalidArtifact:
+                version = None
+            await anyio.to_thread.run_sync(guard.check_package, repo, name, version)
         if filename.endswith(".metadata"):
             return await self._fetch_metadata(repo, sha, filename, src, scope, send)
 
@@ -118,8 +125,8 @@ class PythonProxy:
         new = NewArtifact(format="python", name=pname, version=version, filename=filename, blob=BlobRef(sha, size, {"sha256": sha}),
                           kind=kind, meta=meta, metadata_blob=meta_ref, origin=origin)
         try:
-            result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
-                                           allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
+            result = self.core.ingest(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                      allow_overwrite=True, action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
         except FileExists:  # pragma: no cover - allow_overwrite makes this unreachable
             return
         # no re-render: a proxy's project pages mirror the upstream; the file becomes downloadable here, and the

@@ -1,7 +1,7 @@
 """quarantine, policies (versioned) and the policy decision log
 
 Revision ID: 0004_policy
-Revises: 0002 (0003 once the spine's migration is on main)
+Revises: 0003
 Create Date: 2026-11-23 17:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_policy'
-down_revision = '0002'
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
