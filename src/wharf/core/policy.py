@@ -41,6 +41,7 @@ log = logging.getLogger("wharf.policy")
 EVENTS = ("upload", "proxy_fetch", "promotion", "scan")
 ACTIONS = ("deny", "quarantine", "tag", "allow")
 SEVERITIES = ("none", "low", "medium", "high", "critical")
+_BINDER_RE = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _ACTION_ALIASES = {"proxy-fetch": "proxy_fetch", "proxy": "proxy_fetch", "fetch": "proxy_fetch", "promote": "promotion",
                    "copy": "promotion", "move": "promotion", "scan.completed": "scan"}
@@ -187,7 +188,9 @@ def compile_expression(expression: str) -> Any:
         program = cel.compile(expression)
     except Exception as exc:  # the library raises ValueError with the parser's message
         raise InvalidInput(f"invalid CEL expression: {exc}")
-    unknown = sorted(set(program.variables()) - VARIABLES)
+    # (the library also lists macro variables such as ``l`` in ``licenses.exists(l, ...)``: those are not inputs)
+    binders = set(_BINDER_RE.findall(expression))
+    unknown = sorted(set(program.variables()) - VARIABLES - binders)
     if unknown:
         raise InvalidInput(f"invalid CEL expression: unknown variable(s) {', '.join(unknown)}; known: "
                            f"{', '.join(sorted(VARIABLES))}")
@@ -421,20 +424,29 @@ class PolicyService:
                         files=[new.filename], age_days=0.0,
                         provenance={"origin": origin, "actor": actor or "",
                                     "source_repository": origin.removeprefix("promotion:") if origin.startswith("promotion:") else ""})
-            meta = getattr(new, "meta", None) or {}
-            lic = meta.get("license") or meta.get("license_expression")
-            if isinstance(lic, str):
+            lic = _meta_license(getattr(new, "meta", None))
+            if lic:
                 base["license"] = lic
         elif files:
             first = min((f.added_at for f in files if f.added_at is not None), default=None)
             base.update(uploader=files[0].uploaded_by or "", size=sum(f.size for f in files),
                         files=[f.filename for f in files], age_days=_age_days(first))
-            lic = (files[0].meta or {}).get("license") if isinstance(files[0].meta, dict) else None
-            if isinstance(lic, str):
+            lic = _meta_license(files[0].meta)
+            if lic:
                 base["license"] = lic
             base["provenance"] = {"origin": self._origin(repo.id, name, version), "actor": files[0].uploaded_by or ""}
         if facts is None:
             facts = self._facts(repo, name, version)
+            if new is not None and not facts.get("scanned"):
+                # a promotion (or the same bytes fetched again): the scans of the repositories holding these bytes
+                holders = self._holders(new.blob.sha256, exclude=repo.id)
+                for other in holders:
+                    got = self._facts(other, name, version)
+                    if got.get("scanned"):
+                        facts = got
+                        break
+                if holders and not base["provenance"]["source_repository"] and event == "promotion":
+                    base["provenance"]["source_repository"] = holders[0].name
         merged = _merge(_merge(default_inputs(), base), facts_to_inputs(facts))
         return _jsonable(merged)
 
@@ -447,6 +459,17 @@ class PolicyService:
         except Exception:  # a missing scan must not break a decision
             log.exception("scan facts of %s/%s@%s", repo.name, name, version)
             return {}
+
+    def _holders(self, sha256: str, *, exclude: int) -> list[RepoInfo]:
+        """Repositories where these bytes are live (oldest first)."""
+        q = (select(RepositoryContent.repository_id).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+             .where(Artifact.sha256 == sha256, RepositoryContent.version_removed.is_(None),
+                    RepositoryContent.repository_id != exclude)
+             .group_by(RepositoryContent.repository_id).order_by(RepositoryContent.repository_id))
+        with self.core.sessions() as s:
+            ids = list(s.scalars(q))
+        by_id = {r.id: r for r in self.core.repos.list()} if ids else {}
+        return [by_id[i] for i in ids if i in by_id]
 
     def _origin(self, repo_id: int, name: str, version: str | None) -> str:
         q = (select(Artifact.origin).join(RepositoryContent, RepositoryContent.artifact_id == Artifact.id)
@@ -629,6 +652,21 @@ class PolicyService:
         return {"policy": pol.name, "policy_version": pol.version, "repository": repo.name, "event": ev,
                 "applies_to_repository": pol.repositories is None or repo.name in pol.repositories,
                 "enabled": pol.enabled, "evaluated": len(results), "summary": counts, "results": results}
+
+
+def _meta_license(meta: Any) -> str:
+    """The declared licence in a file's stored metadata, wherever the format put it (top level, or one level down
+    such as a manifest or core metadata); an SPDX expression is preferred. Scan facts (a licence analyzer) win."""
+    if not isinstance(meta, Mapping):
+        return ""
+    for d in (meta, *(v for v in meta.values() if isinstance(v, Mapping))):
+        for k in ("license_expression", "license"):
+            v = d.get(k)
+            if isinstance(v, str) and v.strip():
+                return v.strip()
+            if isinstance(v, Mapping) and isinstance(v.get("type"), str):  # old npm {"type": "MIT"}
+                return str(v["type"])
+    return ""
 
 
 def _age_days(when: datetime | None) -> float:
