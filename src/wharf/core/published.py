@@ -18,6 +18,9 @@ def link_file(core: "Core", repo_name: str, sha256: str, filename: str, *, blob_
     Returns False when the blob store has no local file for it."""
     if core.pages.file_path(repo_name, sha256, filename) is not None:
         return True
+    guard = getattr(core, "download_guard", None)
+    if guard is not None and not guard.may_link(repo_name, sha256):
+        return True  # withheld (quarantine): deliberately not published
     path = core.blobs.local_path(blob_sha256 or sha256)
     if path is None:
         return False

@@ -124,6 +124,14 @@ class QuarantineService:
                 ids.update(m.id for m in self.core.members(req))
         return ids
 
+    def may_link(self, repo_name: str, sha256: str) -> bool:
+        """Whether these bytes may be published in a repository (not while quarantined there)."""
+        hits = self._current().shas.get(sha256)
+        if not hits:
+            return True
+        repo = self.core.repos.get(repo_name)
+        return repo is None or all(rid != repo.id for rid, _reason in hits)
+
     def on_hit(self, repo_name: str, sha256: str) -> None:
         """A published file is about to be served: through a group, refuse bytes quarantined in any member."""
         req = REQUEST_REPO.get()

@@ -131,8 +131,9 @@ def append_file(core: "Core", repo: RepoInfo, f: LiveFile, version: int) -> bool
     (no change to it since the page's version); otherwise the caller does a full publish. False: not done."""
     key = project_key(f.name)
     page = core.pages.read(repo.name, key)
-    if project_status(core, repo, f.name) is not None:
-        return False  # a page with a status marker is re-rendered whole
+    hidden = core.content.hide(repo.id).get(f.name) if core.content.hide is not None else None
+    if hidden:
+        return False  # part of the project is withheld (quarantine): the page is re-rendered whole
     if page is None or page.version >= version or core.content.last_change(repo.id, f.name, version) > page.version:
         return False
     html = page.variants["html"][1]
