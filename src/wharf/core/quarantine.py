@@ -114,14 +114,11 @@ class QuarantineService:
         """The repositories whose quarantine applies to a download served from ``repo_name`` for this request:
         that repository, and when the request came through a group, the group and every member."""
         ids: set[int] = set()
-        repo = self.core.repos.get(repo_name)
-        if repo is not None:
-            ids.add(repo.id)
-        req = REQUEST_REPO.get()
-        if req is not None and req.name != repo_name:
-            ids.add(req.id)
-            if req.kind == "group":
-                ids.update(m.id for m in self.core.members(req))
+        for r in (self.core.repos.get(repo_name), REQUEST_REPO.get()):
+            if r is not None:
+                ids.add(r.id)
+                if r.kind == "group":
+                    ids.update(m.id for m in self.core.members(r))
         return ids
 
     def may_link(self, repo_name: str, sha256: str) -> bool:

@@ -160,3 +160,47 @@ def test_npm_quarantined_version_is_refused(server, tmp_path):
     assert "1.1.0" in httpx.get(f"{reg}qnpm").json()["versions"]
     r = user.run("install", "--prefer-online", cwd=app)  # npm keeps the packument it read a moment ago otherwise
     assert r.ok, r
+
+
+def test_proxy_never_refetches_and_hides_quarantined_versions(server, tmp_path):
+    """A Python proxy: a quarantined version is refused (403) without asking the upstream again, cached or not,
+    and is left out of the mirrored page, also through a group."""
+    if server.backend == "postgres":
+        pytest.skip("the database is not this test's subject (runs on SQLite)")
+    from tests.support.fake_upstream import FakeUpstream
+
+    with FakeUpstream() as up:
+        files = {f"mirrored-{v}-py3-none-any.whl": artifacts.wheel_bytes("mirrored", v) for v in ("1.0", "2.0", "3.0")}
+        up.project("mirrored", files)
+        proxy, grp = unique("qpx"), unique("qpg")
+        r = server.api("POST", "/api/v1/repositories", json={"name": proxy, "format": "python", "kind": "proxy",
+                                                              "config": {"upstream": {"url": up.index_url}}})
+        assert r.status_code == 201, r.text
+        r = server.api("POST", "/api/v1/repositories", json={"name": grp, "format": "python", "kind": "group",
+                                                              "config": {"members": [proxy]}})
+        assert r.status_code == 201, r.text
+        page = _simple(server, proxy, "mirrored")
+        assert page["versions"] == ["1.0", "2.0", "3.0"]
+        assert _simple(server, grp, "mirrored")["versions"] == ["1.0", "2.0", "3.0"]
+        urls = {f["filename"]: f"/files/{f['hashes']['sha256']}/{f['filename']}" for f in page["files"]}
+        one, two = "mirrored-1.0-py3-none-any.whl", "mirrored-2.0-py3-none-any.whl"
+        assert httpx.get(f"{server.url}/{proxy}{urls[one]}").status_code == 200  # cached now
+        fetched = up.count(f"/files/{one}")
+
+        for version in ("1.0", "2.0"):  # 1.0 is cached, 2.0 was never fetched
+            r = server.api("POST", "/api/v1/quarantine", json={"repository": proxy, "package": "mirrored",
+                                                               "version": version, "reason": f"bad {version}"})
+            assert r.status_code == 201, r.text
+        for filename, reason in ((one, "bad 1.0"), (two, "bad 2.0")):
+            for repo in (proxy, grp):
+                r = httpx.get(f"{server.url}/{repo}{urls[filename]}")
+                assert r.status_code == 403 and reason in r.text, (repo, filename, r.status_code)
+        assert up.count(f"/files/{one}") == fetched and up.count(f"/files/{two}") == 0  # never (re-)fetched
+        assert _simple(server, proxy, "mirrored")["versions"] == ["3.0"]
+        assert [f["filename"] for f in _simple(server, grp, "mirrored")["files"]] == ["mirrored-3.0-py3-none-any.whl"]
+
+        r = server.api("POST", "/api/v1/quarantine/release", json={"repository": proxy, "package": "mirrored",
+                                                                   "version": "2.0"})
+        assert r.status_code == 200, r.text
+        assert _simple(server, grp, "mirrored")["versions"] == ["2.0", "3.0"]
+        assert httpx.get(f"{server.url}/{grp}{urls[two]}").status_code == 200

@@ -179,6 +179,11 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         for name in (core.content.names(repo.id) if names is None else names):
             for f in core.content.files(repo.id, name, meta_keys=_INDEX_KEYS):
                 _link(core, repo, f)
+            if names is not None:  # what is served from the mirrored page may have changed (e.g. a quarantine):
+                page = core.pages.read(repo.name, project_key(name))  # a rewrite moves its signature for group memos
+                if page is not None:
+                    core.pages.write(repo.name, project_key(name), page.version,
+                                     {k: body for k, (_etag, body) in page.variants.items()}, page.meta)
         core.pages.mark_stale(repo.name, ROOT_KEY, version)
         return
     names_changed = names is None or core.pages.read(repo.name, ROOT_KEY) is None
