@@ -146,8 +146,9 @@ class QuarantineService:
         """A download found no published file: answer 403 with the reason when the bytes are quarantined (read
         from the database, not the cache: the miss path is cold, and this is what stops a proxy re-fetching)."""
         ids = self._scope_ids(repo_name)
-        if not ids:
-            return
+        hidden = self._current().hidden
+        if not any(hidden.get(i) for i in ids):
+            return  # nothing is quarantined where this download looks (the usual case: no database query)
         with self.core.sessions() as s:
             arts = s.execute(select(Artifact.format, Artifact.name, Artifact.version)
                              .where(Artifact.sha256 == sha256).distinct()).all()

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 import pytest
 
 from tests.conftest import unique
@@ -204,3 +205,29 @@ def test_proxy_never_refetches_and_hides_quarantined_versions(server, tmp_path):
         assert r.status_code == 200, r.text
         assert _simple(server, grp, "mirrored")["versions"] == ["2.0", "3.0"]
         assert httpx.get(f"{server.url}/{grp}{urls[two]}").status_code == 200
+
+
+def test_generic_release_directory_quarantine(server, tmp_path):
+    """Generic files: a release directory is the package; its files answer 403 and leave the listing."""
+    if server.backend == "postgres":
+        pytest.skip("the database is not this test's subject (runs on SQLite)")
+    repo = unique("qgen")
+    r = server.api("POST", "/api/v1/repositories", json={"name": repo, "format": "generic"})
+    assert r.status_code == 201, r.text
+    for path in ("tools/app/1.4/app-1.4.tar.gz", "tools/app/1.5/app-1.5.tar.gz"):
+        r = server.api("PUT", f"/{repo}/{path}", content=path.encode())
+        assert r.status_code == 201, r.text
+    out = CliRunner().invoke(cli_app(), ["quarantine", "add", f"{repo}/tools/app/1.4", "--reason", "signing key leaked",
+                                         "--url", server.url, "--token", server.token])
+    assert out.exit_code == 0, out.output
+    r = httpx.get(f"{server.url}/{repo}/tools/app/1.4/app-1.4.tar.gz")
+    assert r.status_code == 403 and "signing key leaked" in r.text
+    assert httpx.get(f"{server.url}/{repo}/tools/app/1.5/app-1.5.tar.gz").content == b"tools/app/1.5/app-1.5.tar.gz"
+    listing = httpx.get(f"{server.url}/{repo}/tools/app/", headers={"Accept": "application/json"}).text
+    assert "1.5" in listing and "1.4" not in listing
+
+
+def cli_app():
+    from wharf.cli import app
+
+    return app
