@@ -437,7 +437,7 @@ class PolicyService:
             base["provenance"] = {"origin": self._origin(repo.id, name, version), "actor": files[0].uploaded_by or ""}
         if facts is None:
             facts = self._facts(repo, name, version)
-            if new is not None and not facts.get("scanned"):
+            if new is not None and event == "promotion" and not facts.get("scanned"):
                 # a promotion (or the same bytes fetched again): the scans of the repositories holding these bytes
                 holders = self._holders(new.blob.sha256, exclude=repo.id)
                 for other in holders:
@@ -481,10 +481,13 @@ class PolicyService:
 
     # -- evaluation ---------------------------------------------------------------------------------------------
     @staticmethod
-    def evaluate(policy: _Compiled, inputs: Mapping[str, Any], event: str) -> Decision:
-        d = digest(inputs)
+    def evaluate(policy: _Compiled, inputs: Mapping[str, Any], event: str, *, ctx: Any = None,
+                 inputs_digest: str | None = None) -> Decision:
+        """One policy on one set of inputs. ``ctx`` (a ``cel.Context`` of the inputs) is shared by the policies of
+        one decision: converting the inputs is most of an evaluation's cost."""
+        d = inputs_digest or digest(inputs)
         try:
-            result = policy.program.execute(dict(inputs))
+            result = policy.program.execute(ctx if ctx is not None else cel.Context(dict(inputs)))
         except Exception as exc:
             return Decision(policy.id, policy.name, policy.version, event, False, "error", None, (), d, str(exc))
         if not isinstance(result, bool):
@@ -500,10 +503,13 @@ class PolicyService:
         """Evaluate every enabled policy for this repository and event in priority order; a matching ``allow``
         stops the evaluation (an exemption), and so does a matching ``deny``."""
         out: list[Decision] = []
+        ctx, d_in = None, digest(inputs)
         for pol in self.active():
             if not pol.applies(repo.name, event):
                 continue
-            d = self.evaluate(pol, inputs, event)
+            if ctx is None:
+                ctx = cel.Context(dict(inputs))
+            d = self.evaluate(pol, inputs, event, ctx=ctx, inputs_digest=d_in)
             out.append(d)
             if d.matched and d.action in ("allow", "deny"):
                 break
