@@ -225,12 +225,11 @@ def _normalize_spec(spec: Mapping[str, Any], *, partial: bool = False) -> dict[s
     if "repositories" in spec:
         repos = spec.get("repositories")
         if isinstance(repos, str):
-            repos = [r for r in repos.split(",") if r.strip()]
-        if repos is not None and (not isinstance(repos, list) or "*" in repos or not repos):
-            repos = None if (repos in ([], ["*"]) or (isinstance(repos, list) and "*" in repos)) else repos
-        if repos is not None and not all(isinstance(r, str) and r for r in repos):
+            repos = [r for r in repos.split(",")]
+        if repos is not None and not (isinstance(repos, list) and all(isinstance(r, str) for r in repos)):
             raise InvalidInput("repositories must be a list of repository names (or omitted: every repository)")
-        out["repositories"] = [r.strip() for r in repos] if repos else None
+        repos = [r.strip() for r in repos or () if r.strip()]
+        out["repositories"] = None if not repos or "*" in repos else repos
     for k in ("message", "description"):
         if k in spec:
             v = spec.get(k)
