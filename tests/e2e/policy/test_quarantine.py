@@ -231,3 +231,35 @@ def cli_app():
     from wharf.cli import app
 
     return app
+
+
+def test_npm_proxy_hides_and_refuses_quarantined_versions(server, tmp_path):
+    """An npm proxy (of a hosted repository on the same server, over loopback): a quarantined version leaves the
+    mirrored packument (and a group's) and its tarball answers 403, fetched or not."""
+    if server.backend == "postgres":
+        pytest.skip("the database is not this test's subject (runs on SQLite)")
+    from tests.support.npm_clients import pack_tarball, publish_document
+
+    hosted, proxy, grp = unique("nph"), unique("npp"), unique("npg")
+    server.create_repo(hosted, format="npm")
+    for v in ("1.0.0", "1.1.0"):
+        tgz = pack_tarball({"name": "mirrorpkg", "version": v})
+        r = server.api("PUT", f"/{hosted}/mirrorpkg", json=publish_document("mirrorpkg", v, tgz))
+        assert r.status_code in (200, 201), r.text
+    for body in ({"name": proxy, "format": "npm", "kind": "proxy",
+                  "config": {"upstream": {"url": f"{server.url}/{hosted}/"}}},
+                 {"name": grp, "format": "npm", "kind": "group", "config": {"members": [proxy]}}):
+        r = server.api("POST", "/api/v1/repositories", json=body)
+        assert r.status_code == 201, r.text
+    assert sorted(httpx.get(f"{server.url}/{proxy}/mirrorpkg").json()["versions"]) == ["1.0.0", "1.1.0"]
+    r = server.api("POST", "/api/v1/quarantine", json={"repository": proxy, "package": "mirrorpkg",
+                                                       "version": "1.1.0", "reason": "typosquat payload"})
+    assert r.status_code == 201, r.text
+    for repo in (proxy, grp):
+        doc = httpx.get(f"{server.url}/{repo}/mirrorpkg").json()
+        assert list(doc["versions"]) == ["1.0.0"] and doc["dist-tags"].get("latest") != "1.1.0", repo
+    r = httpx.get(f"{server.url}/{proxy}/mirrorpkg/-/mirrorpkg-1.1.0.tgz")
+    assert r.status_code == 403 and "typosquat payload" in r.text
+    assert httpx.get(f"{server.url}/{proxy}/mirrorpkg/-/mirrorpkg-1.0.0.tgz").status_code == 200
+    files = server.api("GET", f"/api/v1/repositories/{proxy}/packages/mirrorpkg").json()["files"]
+    assert [f["version"] for f in files] == ["1.0.0"]  # 1.1.0 was never fetched
