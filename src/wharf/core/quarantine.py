@@ -215,7 +215,9 @@ class QuarantineService:
             audit.record(s, QuarantineTag.RELEASE, actor=actor, repository=repo.name, subject=name,  # type: ignore[arg-type]
                          remote_addr=remote_addr, version=version, reason=reason, quarantine_reason=q.reason)
         self._changed()
-        self.core.publish(repo, None)  # a full publish re-links every visible file and re-renders the pages
+        # re-link and re-render: a full publish for hosted repositories (per-name publishes do not link files);
+        # a proxy's publish of the name links what it cached and refreshes its mirrored page
+        self.core.publish(repo, {name} if repo.kind == "proxy" else None)
         self._emit("package.released", repo, name, version, files, actor, {"reason": reason})
         return self._out(q, repo.name, files)
 
