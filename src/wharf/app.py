@@ -13,6 +13,7 @@ from .config import Settings, load_settings
 from .core.auth import credentials_from_header
 from .core.errors import WharfError
 from .core.interfaces import RequestContext
+from .core.quarantine import REQUEST_REPO
 from .core.services import Core
 from .observability import AccessLog, Metrics
 
@@ -90,6 +91,7 @@ class WharfApp:
             route[0] = "unknown"
             return await send_error(send, 404, f"no repository named '{first}'")
         route[0] = repo.format
+        REQUEST_REPO.set(repo)  # downloads through a group check quarantine in its members
         body = _BodyState(scope, receive)
         try:
             principal = None

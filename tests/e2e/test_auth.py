@@ -164,6 +164,20 @@ ROWS: tuple[Row, ...] = (
     Row("POST", V1 + "/repositories/{name}/resync", 202, name="proxy", body="resync", **W),
     Row("GET", V1 + "/resyncs", 200, glob=ANYONE),
     Row("GET", V1 + "/resyncs/{job_id}", 200, glob=ANYONE),
+    # -- quarantine and policies -----------------------------------------------------------------------------------
+    Row("GET", V1 + "/quarantine", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/quarantine", 200, query="?repository={repo}", **A),
+    Row("POST", V1 + "/quarantine", 201, target="fresh-package", body="quarantine", **A),
+    Row("POST", V1 + "/quarantine/release", 200, target="fresh-quarantined", body="quarantine", **A),
+    Row("GET", V1 + "/policies", 200, glob=SERVER_ADMIN),
+    Row("POST", V1 + "/policies", 201, glob=SERVER_ADMIN, body="new-policy"),
+    Row("POST", V1 + "/policies/dry-run", 200, glob=SERVER_ADMIN, body="policy-dry-run-unsaved"),
+    Row("GET", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy"),
+    Row("PATCH", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy", body="policy-patch"),
+    Row("PUT", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy", body="policy-patch"),
+    Row("DELETE", V1 + "/policies/{name}", 204, glob=SERVER_ADMIN, name="policy", target="fresh-policy"),
+    Row("POST", V1 + "/policies/{name}/dry-run", 200, glob=SERVER_ADMIN, name="policy", body="policy-dry-run"),
+    Row("GET", V1 + "/policy-decisions", 200, query="?repository={repo}", **R),
 )
 
 
@@ -270,6 +284,10 @@ class World:
             assert r.status_code == 201, r.text
         self.server.create_repo(self.other)
         self.denied_wheel = self.wheel("denied-upload")
+        self.policy = f"{self.base}-sentinel-policy"
+        r = self.admin("POST", "/api/v1/policies", json={"name": self.policy, "events": ["scan"], "action": "allow",
+                                                         "expression": "false"})
+        assert r.status_code == 201, r.text
 
         # the proxies fetch from the hosted repositories over loopback; the private one with a read token
         self.upstream_secret, _ = self.mint("upstream", {self.repos["priv"]: "read"})
@@ -328,7 +346,7 @@ class World:
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
                                  filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap",
-                                 format="python", job_id=self.resync_job)
+                                 format="python", job_id=self.resync_job, policy=self.policy)
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -355,6 +373,17 @@ class World:
             self.server.create_repo(p["name"], private=vis == "priv")
             self.upload(p["name"], f"first{n}")
             self.upload(p["name"], f"second{n}")
+        elif row.target == "fresh-quarantined":
+            p["package"] = f"fresh{n}"
+            self.upload(repo, p["package"])
+            r = self.admin("POST", "/api/v1/quarantine", json={"repository": repo, "package": p["package"],
+                                                               "reason": "auth matrix"})
+            assert r.status_code == 201, r.text
+        elif row.target == "fresh-policy" and allowed:
+            p["policy"] = f"fresh-policy-{n}"
+            r = self.admin("POST", "/api/v1/policies", json={"name": p["policy"], "events": ["scan"], "action": "allow",
+                                                             "expression": "false"})
+            assert r.status_code == 201, r.text
         elif row.target == "victim-token" and allowed:
             _secret, p["token_id"] = self.mint(f"victim{n}", {repo: "read"})
         if row.body == "new-repo":
@@ -374,6 +403,19 @@ class World:
         elif row.body in ("token-on-repo", "token-on-star"):
             kw["json"] = {"name": "minted" if allowed else "denied-mint",
                           "scopes": [{"repository": repo if row.body == "token-on-repo" else "*", "actions": ["read"]}]}
+        elif row.body == "quarantine":
+            kw["json"] = {"repository": repo, "package": p["package"], "reason": "auth matrix"}
+        elif row.body == "new-policy":
+            kw["json"] = {"name": f"new-policy-{n}" if allowed else "denied-policy", "events": ["scan"],
+                          "action": "allow", "expression": "false"}
+        elif row.body == "policy-patch":
+            kw["json"] = {"description": f"patched {n}"} if allowed else {"enabled": False}
+        elif row.body == "policy-dry-run":
+            kw["json"] = {"repository": repo}
+        elif row.body == "policy-dry-run-unsaved":
+            kw["json"] = {"repository": repo, "events": ["scan"], "action": "allow", "expression": "true"}
+        if row.name == "policy":  # (a fresh policy was made above)
+            p["name"] = p["policy"]
         return (row.path + row.query).format(**p), kw
 
     def check_denied_calls_changed_nothing(self) -> list[str]:
@@ -395,6 +437,12 @@ class World:
                 problems.append(f"snapshots of {repo} changed by a refused call: {sorted(snaps)}")
         if self.admin("GET", f"/api/v1/repositories/{self.base}-never").status_code != 404:
             problems.append("a refused repository creation happened")
+        quarantined = {(q["repository"], q["package"]) for q in self.admin("GET", "/api/v1/quarantine").json()}
+        if any(q[1] in ("sentinel", "yanked-sentinel") for q in quarantined):
+            problems.append(f"a refused call quarantined a sentinel: {sorted(quarantined)}")
+        policies = {p["name"]: p for p in self.admin("GET", "/api/v1/policies").json()}
+        if "denied-policy" in policies or self.policy not in policies or not policies[self.policy]["enabled"]:
+            problems.append("a refused call created, changed or deleted a policy")
         tokens = self.admin("GET", "/api/v1/tokens").json()
         if any(t["name"] == "denied-mint" for t in tokens):
             problems.append("a refused token creation happened")

@@ -23,7 +23,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
-    from . import audit, events, promotion, repositories, snapshots, tokens
+    from . import audit, events, policy, promotion, repositories, snapshots, tokens
 
     app = FastAPI(title="Wharf", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
                   redoc_url=None, description="Management API of the Wharf artifact repository.")
@@ -34,6 +34,7 @@ def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
     app.include_router(events.router, prefix="/api/v1")
     app.include_router(snapshots.router, prefix="/api/v1")
     app.include_router(promotion.router, prefix="/api/v1")
+    app.include_router(policy.router, prefix="/api/v1")
 
     @app.exception_handler(WharfError)
     async def _wharf_error(_request: Request, exc: WharfError) -> JSONResponse:

@@ -8,7 +8,7 @@ A key (Python: the filename) that was ever in the repository stays reserved unle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -121,6 +121,8 @@ _UPSERTS = {
 class ContentService:
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
+        # optional overlay (quarantine): repo id -> {name: {version or None (every version): reason}} hidden from reads
+        self.hide: Callable[[int], Mapping[str, Mapping[str | None, Any]]] | None = None
 
     # -- writes -----------------------------------------------------------------------------------------------
     def _lock_and_bump(self, s: Session, repo_id: int, actor: str, summary: str) -> int:
@@ -310,10 +312,20 @@ class ContentService:
                         art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by, row.key)
 
     def files(self, repo_id: int | RepoInfo, name: str | None = None, *, at_version: int | None = None,
-              meta_keys: Sequence[str] | None = None) -> list[LiveFile]:
+              meta_keys: Sequence[str] | None = None, include_hidden: bool = False) -> list[LiveFile]:
         """Files alive in a repository (version; a pinned RepoInfo: its version). With ``meta_keys`` only those keys
-        of ``meta`` are read (index rendering needs a few small fields, not every file's whole metadata)."""
+        of ``meta`` are read (index rendering needs a few small fields, not every file's whole metadata). Files the
+        ``hide`` overlay withholds (quarantine) are left out unless ``include_hidden`` (admin views)."""
         repo_id, at_version = _pin(repo_id, at_version)
+        out = self._files(repo_id, name, at_version=at_version, meta_keys=meta_keys)
+        if self.hide is not None and not include_hidden:
+            hidden = self.hide(repo_id)
+            if hidden:
+                out = [f for f in out if not ((h := hidden.get(f.name)) and (None in h or f.version in h))]
+        return out
+
+    def _files(self, repo_id: int, name: str | None, *, at_version: int | None,
+               meta_keys: Sequence[str] | None) -> list[LiveFile]:
         columns: list[Any] = list(_LIVE_COLUMNS)
         if meta_keys is not None:  # the meta column's place holds just those keys, read in SQL
             columns[7:8] = [Artifact.meta[k].as_string() for k in meta_keys]

@@ -24,6 +24,7 @@ from .ingest import AfterIngest, Decision, Gate
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
 from .promotion import PromotionService
+from .policy import PolicyService
 from .repositories import RepositoryService
 from .signal import ChangeSignal
 from .singleflight import SingleFlight
@@ -70,6 +71,7 @@ class Core:
         # -- feature services --
         self.snapshots = SnapshotService(self)
         self.promotions = PromotionService(self)
+        self.policy = PolicyService(self)  # quarantine (core.policy.quarantine) and policies
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

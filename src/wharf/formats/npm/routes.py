@@ -142,6 +142,8 @@ class NpmRoutes:
         if repo.kind == "group":
             return await self.group.tarball(repo, name, filename, scope, send)
         sha = page_files(self.core.pages.read(repo.name, packument_key(name))).get(filename)
+        if sha is None:  # not listed (deleted, or withheld: then the miss path answers 403 with the reason)
+            sha = await anyio.to_thread.run_sync(self.core.content.live_sha256, repo.id, f"{name}/-/{filename}")
         if sha is None or not await send_published(self.core, repo.name, sha, filename, scope, send,
                                                    content_type=b"application/octet-stream"):
             raise HTTPError(404, f"tarball '{filename}' of '{name}' not found in repository '{repo.name}'")
