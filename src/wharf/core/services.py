@@ -19,6 +19,8 @@ from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
 from .content import ContentService
+from .entitlements import EntitlementService
+from .webhooks import WebhookService
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
 from .repositories import RepositoryService
@@ -54,6 +56,9 @@ class Core:
         self.flights = SingleFlight(data / "state" / "locks")
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
+        # -- feature services --
+        self.entitlements = EntitlementService(self)
+        self.webhooks = WebhookService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -181,5 +186,7 @@ class Core:
         return secret
 
     def close(self) -> None:
+        self.entitlements.close()  # pending download counts
+        self.webhooks.close()
         self.engine.dispose()
 
