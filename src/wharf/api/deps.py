@@ -65,7 +65,7 @@ def repository_access(request: Request, core: CoreDep) -> None:
     settings (``/repositories/{name}`` itself) are exempt, so an admin can always fix a list that locks people out."""
     path = getattr(request.scope.get("route"), "path", "")
     params = request.path_params
-    name = params.get("name") if path.startswith("/api/v1/repositories/{name}/") else None
+    name = params.get("name") if path.removeprefix("/api/v1").startswith("/repositories/{name}/") else None
     if name is None:
         name = next((params[k] for k in _REPO_PARAMS if k in params), None)
     if not isinstance(name, str):

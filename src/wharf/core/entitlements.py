@@ -56,7 +56,7 @@ class EntitlementService:
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
-        self._names: dict[tuple[str, str, str], str | None] = {}  # (repo, sha256, filename) -> package name
+        self._names: dict[tuple[str, str, str], tuple[str, bool]] = {}  # (repo, sha256, filename) -> (package, exact)
         core.tokens.lookups.append(self._lookup)
 
     # -- authentication ------------------------------------------------------------------------------------------
@@ -77,29 +77,37 @@ class EntitlementService:
             raise Forbidden(f"this entitlement is limited to packages matching {', '.join(principal.packages)}: it "
                             f"cannot read proxy repositories (or groups with a proxy member) such as '{repo.name}'")
 
-    def before_download(self, principal: Principal, repo_name: str, sha256: str, filename: str) -> None:
-        if not principal.packages:
-            return
-        name = self._package_of(repo_name, sha256, filename)
-        if name is None or not any(fnmatch.fnmatchcase(name.lower(), p) for p in principal.packages):
+    def before_download(self, principal: Principal, repo_name: str, sha256: str, filename: str) -> bool:
+        """Refuse a file outside a package-scoped entitlement; True when the file is a package file (counted as a
+        download), False for a derived file with the same digest (e.g. PEP 658 metadata) or an unknown one."""
+        found = self._package_of(repo_name, sha256, filename)
+        if principal.packages and (found is None or not any(fnmatch.fnmatchcase(found[0].lower(), p)
+                                                            for p in principal.packages)):
             raise Forbidden(f"this entitlement does not cover {filename!r} (packages: {', '.join(principal.packages)})")
+        return found is not None and found[1]
 
-    def _package_of(self, repo_name: str, sha256: str, filename: str) -> str | None:
+    def _package_of(self, repo_name: str, sha256: str, filename: str) -> tuple[str, bool] | None:
+        """(package name, whether ``filename`` is the artifact's own name) of a file published in a repository;
+        looked up by digest, since a derived file (a wheel's .metadata) is published under the artifact's digest."""
         key = (repo_name, sha256, filename)
-        if key in self._names:
-            return self._names[key]
+        hit = self._names.get(key)
+        if hit is not None:
+            return hit
         repo = self.core.repos.get(repo_name)
-        name = None
-        if repo is not None:
-            with self._sessions() as s:
-                name = s.scalar(select(RepositoryContent.name).join(Artifact, Artifact.id == RepositoryContent.artifact_id)
-                                .where(RepositoryContent.repository_id == repo.id, Artifact.sha256 == sha256,
-                                       Artifact.filename == filename).limit(1))
+        if repo is None:
+            return None
+        with self._sessions() as s:
+            rows = s.execute(select(RepositoryContent.name, Artifact.filename)
+                             .join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+                             .where(RepositoryContent.repository_id == repo.id, Artifact.sha256 == sha256).limit(20)).all()
+        if not rows:  # not remembered: the file may be recorded a moment later
+            return None
+        exact = [n for n, f in rows if f == filename]
+        hit = (exact[0], True) if exact else (rows[0][0], False)
         if len(self._names) > 50_000:
             self._names.clear()
-        if name is not None:  # a file's package never changes; "not found" may change, so it is not remembered
-            self._names[key] = name
-        return name
+        self._names[key] = hit  # a file's package never changes
+        return hit
 
     def count(self, entitlement_id: int) -> None:
         """One download (a GET of a file): an in-memory increment; written later in batches."""

@@ -35,11 +35,10 @@ async def send_published(core: "Core", repo_name: str, sha256: str, filename: st
     if found is None:
         return False
     entitlement = scope.get("wharf.entitlement")  # set by the dispatcher for download-only customer tokens
-    if entitlement is not None:
-        core.entitlements.before_download(entitlement, repo_name, sha256, filename)
+    counted = entitlement is not None and core.entitlements.before_download(entitlement, repo_name, sha256, filename)
     path, st = found
     await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
                     headers=headers)
-    if entitlement is not None and scope["method"] == "GET":
+    if counted and scope["method"] == "GET":
         core.entitlements.count(entitlement.token_id)
     return True
