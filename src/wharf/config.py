@@ -27,6 +27,9 @@ class Settings:
     access_log_flush: float = 0.5  # seconds a line may wait to be written with others (0: one write per line)
     log_level: str = "info"
     token_cache_ttl: float = 5.0
+    worker: bool = True  # run background tasks in a thread of every server process (off: only `wharf worker`)
+    worker_poll: float = 1.0  # seconds an idle worker waits before looking for due tasks again
+    vetting: bool = True  # scan every new package version in background work
     bootstrap_token: str | None = field(default=None, repr=False)
     # CIDR ranges of reverse proxies whose X-Forwarded-For is believed (empty: the TCP peer is the client)
     trusted_proxies: tuple[str, ...] = ()
@@ -60,7 +63,9 @@ _ENV = {
     "trusted_proxies": ("WHARF_TRUSTED_PROXIES", str),
     "entitlement_flush": ("WHARF_ENTITLEMENT_FLUSH", float),
     "webhook_backoff": ("WHARF_WEBHOOK_BACKOFF", float),
+    "worker_poll": ("WHARF_WORKER_POLL", float),
 }
+_BOOLS = ("access_log", "worker", "vetting")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
 
@@ -72,9 +77,9 @@ def _coerce(name: str, value: object) -> object:
     if name == "trusted_proxies" and value is not None:
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         return tuple(str(v).strip() for v in items if str(v).strip())
-    if name in ("token_cache_ttl", "access_log_flush", "entitlement_flush", "webhook_backoff") and value is not None:
+    if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff") and value is not None:
         return float(value)  # type: ignore[arg-type]
-    if name == "access_log" and isinstance(value, str):
+    if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")
     return value
 
@@ -96,8 +101,9 @@ def load_settings(config_file: Path | None = None, environ: dict[str, str] | Non
     for key, (var, _typ) in _ENV.items():
         if var in env and env[var] != "":
             values[key] = _coerce(key, env[var])
-    if "WHARF_ACCESS_LOG" in env:
-        values["access_log"] = _coerce("access_log", env["WHARF_ACCESS_LOG"])
+    for key in _BOOLS:
+        if f"WHARF_{key.upper()}" in env:
+            values[key] = _coerce(key, env[f"WHARF_{key.upper()}"])
     for key, value in flags.items():
         if value is not None:
             values[key] = _coerce(key, value)

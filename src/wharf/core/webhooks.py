@@ -35,6 +35,7 @@ from ..db.models import Repository, utcnow
 from ..db.models_hooks import Webhook, WebhookAttempt, WebhookDelivery
 from . import audit
 from .errors import InvalidInput, NotFound
+from .signal import ChangeSignal
 
 if TYPE_CHECKING:  # pragma: no cover
     from .services import Core
@@ -162,11 +163,27 @@ class WebhookService:
         self.backoff = float(getattr(core.settings, "webhook_backoff", 2.0) if backoff is None else backoff)
         self._http: httpx.Client | None = None
         self._http_lock = threading.Lock()
-        tasks, events = getattr(core, "tasks", None), getattr(core, "events", None)
-        if tasks is not None:
-            tasks.register(TASK_KIND, _deliver_task)
-        if events is not None:
-            events.subscribe("webhooks", _on_event, types=None)
+        # whether any webhook is active, as of an epoch of this signal (bumped by every webhook change, any process)
+        self._signal = ChangeSignal(Path(core.settings.data).resolve() / "state" / "webhooks-epoch")
+        self._any: tuple[int, bool] | None = None
+        try:
+            self._refresh_any()
+        except Exception:  # noqa: BLE001 - e.g. a database not migrated yet: decided later, in background work
+            self._any = None
+        core.tasks.register(TASK_KIND, _deliver_task)
+        core.events.subscribe("webhooks", _on_event, types=None, when=self._wanted)
+
+    def _wanted(self, event: Any) -> bool:
+        """At emit time (inside the writer's transaction: no query here): False only when this process knows that
+        no webhook exists since the last configuration change; otherwise the background subscriber looks."""
+        known = self._any
+        return event.type != "ping" and (known is None or known[1] or known[0] != self._signal.current())
+
+    def _refresh_any(self) -> None:
+        epoch = self._signal.current()
+        with self._sessions() as s:
+            found = s.scalar(select(Webhook.id).where(Webhook.active.is_(True)).limit(1)) is not None
+        self._any = (epoch, found)
 
     # -- management ----------------------------------------------------------------------------------------------
     def create(self, *, url: str, repository: str | None = None, events: Iterable[str] | None = None,
@@ -191,7 +208,12 @@ class WebhookService:
             s.flush()
             audit.record(s, WebhookTag.CREATE, actor=actor, repository=repository,  # type: ignore[arg-type]
                          subject=f"webhook#{hook.id}", remote_addr=remote_addr, url=redact_url(url), events=types)
+        self._changed()
         return hook, secret
+
+    def _changed(self) -> None:
+        self._any = None
+        self._signal.bump()  # other processes stop skipping events (see _wanted)
 
     def list(self) -> list[tuple[Webhook, str | None]]:
         with self._sessions() as s:
@@ -215,6 +237,7 @@ class WebhookService:
             s.delete(hook)
             audit.record(s, WebhookTag.DELETE, actor=actor, subject=f"webhook#{hook_id}",  # type: ignore[arg-type]
                          remote_addr=remote_addr, url=redact_url(hook.url))
+        self._changed()
 
     def deliveries(self, hook_id: int, *, limit: int = 50) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
         self.get(hook_id)
@@ -264,6 +287,7 @@ class WebhookService:
         """An event subscriber (runs in background work): one delivery per matching webhook."""
         if event.type == "ping":  # pings go to the one webhook they test
             return []
+        self._refresh_any()
         hooks = self.matching(event.type, event.repository)
         if not hooks:
             return []
@@ -276,10 +300,7 @@ class WebhookService:
                             status="pending", attempts=0)
         with self._sessions.begin() as s:
             s.add(d)
-        tasks = getattr(self.core, "tasks", None)
-        if tasks is None:  # pragma: no cover - the task queue is part of core
-            raise RuntimeError("webhook deliveries need core.tasks")
-        tasks.enqueue(TASK_KIND, {"delivery": d.id}, max_attempts=hook.max_attempts, backoff=self.backoff)
+        self.core.tasks.enqueue(TASK_KIND, {"delivery": d.id}, max_attempts=hook.max_attempts, backoff=self.backoff)
         return d
 
     # -- delivery ------------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Vetting: analyzers that look at every package version (vulnerabilities, licences, malware, typosquatting)."""
