@@ -86,8 +86,8 @@ def webhook_ping(hook_id: int,
                 data = _check(c.get(f"/api/v1/webhooks/deliveries/{data['uuid']}"))
     if as_json:
         _emit(data, True)
-        return
-    _print_deliveries([data])
+    else:
+        _print_deliveries([data])
     if data["status"] == "failed":
         raise typer.Exit(1)
 

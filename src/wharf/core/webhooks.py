@@ -200,7 +200,10 @@ class WebhookService:
         secret = secret or SECRET_PREFIX + secrets.token_urlsafe(32)
         repo_id = None
         if repository:
-            repo_id = self.core.repos.require(repository).id
+            info = self.core.repos.get(repository)
+            if info is None:
+                raise InvalidInput(f"no repository named {repository!r}")
+            repo_id = info.id
         hook = Webhook(url=url, repository_id=repo_id, events=types, secret=self.box.seal(secret), active=True,
                        max_attempts=max_attempts, timeout=timeout, description=description, created_by=actor)
         with self._sessions.begin() as s:
