@@ -1,4 +1,4 @@
-"""A server per module and database backend that trusts 127.0.0.1 as a reverse proxy (so tests can play clients
+"""One server per database backend for this folder (tests use unique names) that trusts 127.0.0.1 as a reverse proxy (so tests can play clients
 from other addresses with X-Forwarded-For), writes entitlement counts often and retries webhooks quickly."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ HOOKS_ENV = {
 }
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def hooks_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
     url = None
     if request.param == "postgres":
@@ -30,3 +30,7 @@ def hooks_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 def from_addr(addr: str) -> dict[str, str]:
     """Headers of a request that reached Wharf through the (trusted) proxy on 127.0.0.1 from ``addr``."""
     return {"X-Forwarded-For": addr}
+
+
+sqlite_only = pytest.mark.parametrize("hooks_server", ["sqlite"], indirect=True)
+"""For tests whose subject does not depend on the database (the main flows run on both backends)."""

@@ -1,5 +1,5 @@
 """A webhook receiver for tests: a real HTTP server on 127.0.0.1 that records what it gets and answers per path:
-``/ok`` 200, ``/flaky`` 500 for the first ``fail_first`` requests then 200, ``/slow`` holds the answer until
+``/ok`` 200, ``/flaky`` 500 for the first ``fail_first`` attempts of each delivery then 200, ``/slow`` holds the answer until
 ``release`` is set (or its own limit)."""
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    flaky_seen = sum(1 for r in receiver.requests if r.path == "/flaky")
+                    delivery = self.headers.get("X-Wharf-Delivery")
+                    flaky_seen = sum(1 for r in receiver.requests
+                                     if r.path == "/flaky" and r.headers.get("x-wharf-delivery") == delivery)
                 if self.path == "/slow":
                     receiver.slow_started.set()
                     receiver.release.wait(receiver.slow_limit)

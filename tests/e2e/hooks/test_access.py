@@ -13,7 +13,7 @@ from tests.conftest import unique
 from tests.support import artifacts
 from tests.support.clients import pip_install, twine_upload
 
-from .conftest import from_addr
+from .conftest import from_addr, sqlite_only
 
 CI_NET = "10.20.0.0/16"
 
@@ -73,6 +73,7 @@ def test_python_repository_allowlists_with_pip_and_twine(hooks_server, tmp_path)
     assert srv.api("GET", f"/{name}/simple/", headers=from_addr("192.0.2.7")).status_code == 200
 
 
+@sqlite_only
 @pytest.mark.parametrize("fmt,path,write", [
     ("npm", "left-pad", "left-pad"), ("maven", "com/acme/x/1.0/x-1.0.pom", "com/acme/x/1.0/x-1.0.pom"),
     ("cargo", "index/config.json", "api/v1/crates/new"), ("generic", "tools/a.txt", "tools/a.txt")])
@@ -88,6 +89,7 @@ def test_every_format_refuses_addresses_outside_the_lists(hooks_server, fmt, pat
     assert r.status_code == 403 and "allow_write" in r.text  # (cargo words errors its own way)
 
 
+@sqlite_only
 def test_generic_write_list_and_group_reads_pass_member_lists(hooks_server):
     srv = hooks_server
     inner = unique("inner")
@@ -112,6 +114,7 @@ def test_generic_write_list_and_group_reads_pass_member_lists(hooks_server):
     assert srv.api("GET", url, token=None).content == b"hello"  # no read list: anyone reads
 
 
+@sqlite_only
 def test_invalid_lists_are_refused_with_the_bad_entry(hooks_server):
     srv = hooks_server
     r = srv.api("POST", "/api/v1/repositories", json={"name": unique("bad"), "format": "python",
@@ -128,6 +131,7 @@ def test_invalid_lists_are_refused_with_the_bad_entry(hooks_server):
     assert r.status_code == 403
 
 
+@sqlite_only
 def test_cli_access_set_show_clear(hooks_server, tmp_path):
     import subprocess
 

@@ -14,6 +14,8 @@ from tests.support import artifacts
 from tests.support.clients import pip_install, twine_upload
 from tests.support.server import WHARF_BIN
 
+from .conftest import sqlite_only
+
 
 def _wheel(tmp: Path, name: str, version: str) -> Path:
     (tmp / "dist").mkdir(parents=True, exist_ok=True)
@@ -76,8 +78,12 @@ def test_customer_installs_with_pip_and_nothing_else(hooks_server, tmp_path):
 
     # admins see the downloads (one wheel fetched by pip; the refused one is not counted)
     assert _downloads(srv, ent_id, 1) == 1
-    res = pip_install(tmp_path, index, "acme-client==1.0", target=tmp_path / "again")
-    assert res.ok, res
+    page = srv.api("GET", f"/{name}/simple/acme-client/", token=secret,
+                   headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    wheel_url = urljoin(f"{srv.url}/{name}/simple/acme-client/", page["files"][0]["url"])
+    assert srv.api("GET", wheel_url, token=secret).status_code == 200
+    assert srv.api("HEAD", wheel_url, token=secret).status_code == 200  # not a download
+    assert srv.api("GET", wheel_url + ".metadata", token=secret).status_code == 200  # nor is the metadata
     assert _downloads(srv, ent_id, 2) == 2
     res = subprocess.run([WHARF_BIN, "entitlement", "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
     row = next(e for e in json.loads(res.stdout) if e["id"] == ent_id)
@@ -91,6 +97,7 @@ def test_customer_installs_with_pip_and_nothing_else(hooks_server, tmp_path):
     assert r.status_code == 401 and "revoked" in r.json()["error"]
 
 
+@sqlite_only
 def test_repository_scope_expiry_and_admin_rules(hooks_server, tmp_path):
     srv = hooks_server
     shop, other = unique("shop"), unique("priv")

@@ -21,10 +21,11 @@ from tests.support.clients import twine_upload
 from tests.support.net import free_port
 from tests.support.server import WHARF_BIN
 
+from .conftest import sqlite_only
 from .receiver import Receiver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver(fail_first=2)
     yield r
@@ -144,6 +145,7 @@ def test_upload_is_delivered_signed_retried_and_logged(hooks_server, receiver, t
     assert srv.api("GET", f"/api/v1/webhooks/{flaky['id']}").status_code == 404
 
 
+@sqlite_only
 def test_dead_and_slow_receivers_never_slow_uploads(hooks_server, receiver, tmp_path):
     srv = hooks_server
     # a dead receiver: every attempt fails, the delivery ends as failed after max_attempts
@@ -185,6 +187,7 @@ def test_dead_and_slow_receivers_never_slow_uploads(hooks_server, receiver, tmp_
     assert {json.loads(g.body)["version"] for g in receiver.at("/slow")[before:]} == {"1.0", "1.1"}
 
 
+@sqlite_only
 def test_webhook_input_is_checked(hooks_server):
     srv = hooks_server
     for body, words in [({"url": "ftp://127.0.0.1/x"}, "http"), ({"url": "http://127.0.0.1:9/x", "events": ["nope"]}, "nope"),
