@@ -7,7 +7,7 @@ so a request costs one address parse (memoised) and a membership test per networ
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -67,16 +67,30 @@ def _within(addr: str | None, networks: tuple[Network, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
+_MEMO_LIMIT = 8192
+
+
 @dataclass(frozen=True, slots=True)
 class AccessRules:
-    """A repository's compiled allowlists; None for a list means "anyone" (tokens still apply)."""
+    """A repository's compiled allowlists; None for a list means "anyone" (tokens still apply). Decisions are
+    memoised per (list, address): a hot client costs one dict lookup, not a scan of the ranges."""
 
     read: tuple[Network, ...] | None
     write: tuple[Network, ...] | None
+    _memo: dict[tuple[bool, str | None], bool] = field(default_factory=dict, compare=False, repr=False)
 
     def allows(self, action: str, addr: str | None) -> bool:
-        networks = self.read if action == "read" else self.write
-        return networks is None or _within(addr, networks)
+        reading = action == "read"
+        networks = self.read if reading else self.write
+        if networks is None:
+            return True
+        key = (reading, addr)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            hit = self._memo[key] = _within(addr, networks)
+        return hit
 
     def check(self, action: str, addr: str | None, repository: str) -> None:
         if not self.allows(action, addr):
@@ -110,13 +124,25 @@ class ClientAddress:
 
     def __init__(self, trusted_proxies: Sequence[str]):
         self.trusted = parse_networks(trusted_proxies, "trusted_proxies")
+        self._memo: dict[tuple[str | None, bytes | None], str | None] = {}
 
     @property
     def enabled(self) -> bool:
         return bool(self.trusted)
 
     def resolve(self, peer: str | None, forwarded_for: bytes | None) -> str | None:
-        if not self.trusted or not forwarded_for or not peer or not _within(peer, self.trusted):
+        if not self.trusted or not forwarded_for or not peer:
+            return peer
+        key = (peer, forwarded_for)
+        hit = self._memo.get(key, False)
+        if hit is False:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            hit = self._memo[key] = self._resolve(peer, forwarded_for)
+        return hit  # type: ignore[return-value]
+
+    def _resolve(self, peer: str, forwarded_for: bytes) -> str | None:
+        if not _within(peer, self.trusted):
             return peer
         hops = [_strip_port(h) for h in forwarded_for.decode("latin-1").split(",")]
         hops = [h for h in hops if h]
