@@ -31,6 +31,10 @@ class Settings:
     worker_poll: float = 1.0  # seconds an idle worker waits before looking for due tasks again
     vetting: bool = True  # scan every new package version in background work
     bootstrap_token: str | None = field(default=None, repr=False)
+    # CIDR ranges of reverse proxies whose X-Forwarded-For is believed (empty: the TCP peer is the client)
+    trusted_proxies: tuple[str, ...] = ()
+    entitlement_flush: float = 10.0  # seconds between writes of entitlement download counters
+    webhook_backoff: float = 2.0  # seconds; a failed webhook delivery is retried after backoff * 2**attempt
 
     @property
     def db_url(self) -> str:
@@ -56,6 +60,9 @@ _ENV = {
     "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
     "token_cache_ttl": ("WHARF_TOKEN_CACHE_TTL", float),
     "access_log_flush": ("WHARF_ACCESS_LOG_FLUSH", float),
+    "trusted_proxies": ("WHARF_TRUSTED_PROXIES", str),
+    "entitlement_flush": ("WHARF_ENTITLEMENT_FLUSH", float),
+    "webhook_backoff": ("WHARF_WEBHOOK_BACKOFF", float),
     "worker_poll": ("WHARF_WORKER_POLL", float),
 }
 _BOOLS = ("access_log", "worker", "vetting")
@@ -67,7 +74,10 @@ def _coerce(name: str, value: object) -> object:
         return Path(str(value))
     if name in ("port", "workers", "max_upload_size") and value is not None:
         return int(value)  # type: ignore[arg-type]
-    if name in ("token_cache_ttl", "access_log_flush", "worker_poll") and value is not None:
+    if name == "trusted_proxies" and value is not None:
+        items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+        return tuple(str(v).strip() for v in items if str(v).strip())
+    if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff") and value is not None:
         return float(value)  # type: ignore[arg-type]
     if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")

@@ -178,6 +178,18 @@ ROWS: tuple[Row, ...] = (
     Row("DELETE", V1 + "/policies/{name}", 204, glob=SERVER_ADMIN, name="policy", target="fresh-policy"),
     Row("POST", V1 + "/policies/{name}/dry-run", 200, glob=SERVER_ADMIN, name="policy", body="policy-dry-run"),
     Row("GET", V1 + "/policy-decisions", 200, query="?repository={repo}", **R),
+    # -- webhooks (server admins) and entitlements (admins of the repositories they cover) -------------------------
+    Row("POST", V1 + "/webhooks", 201, glob=SERVER_ADMIN, body="webhook"),
+    Row("GET", V1 + "/webhooks", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/{hook_id}", 200, glob=SERVER_ADMIN),
+    Row("DELETE", V1 + "/webhooks/{hook_id}", 204, glob=SERVER_ADMIN, target="victim-webhook"),
+    Row("POST", V1 + "/webhooks/{hook_id}/ping", 202, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/{hook_id}/deliveries", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/deliveries/{delivery}", 200, glob=SERVER_ADMIN),
+    Row("POST", V1 + "/entitlements", 201, body="entitlement", **A),
+    Row("GET", V1 + "/entitlements", 200, glob=_rule("401 ok ok ok ok ok ok")),  # each sees what it administers
+    Row("GET", V1 + "/entitlements/{ent_id}", 200, **A),
+    Row("DELETE", V1 + "/entitlements/{ent_id}", 200, target="victim-entitlement", **A),
 )
 
 
@@ -256,6 +268,17 @@ class World:
         r = self.admin("POST", f"/api/v1/repositories/{repo}/packages/{package}/versions/1.0/yank", json={})
         assert r.status_code == 200, r.text
 
+    def webhook(self) -> int:
+        r = self.admin("POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/matrix", "repository": self.other,
+                                                         "events": ["ping"], "max_attempts": 1, "timeout": 1})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]  # type: ignore[no-any-return]
+
+    def entitlement(self, repo: str) -> int:
+        r = self.admin("POST", "/api/v1/entitlements", json={"name": "sentinel-entitlement", "repositories": [repo]})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]  # type: ignore[no-any-return]
+
     def headers(self, caller: str, style: str) -> dict[str, str]:
         if caller == ANON:
             return {}
@@ -329,6 +352,13 @@ class World:
         self.secrets[STAR_READ], self.ids[STAR_READ] = self.mint(STAR_READ, {"*": "read"})
         self.secrets[STAR_ADMIN], self.ids[STAR_ADMIN] = self.mint(STAR_ADMIN, {"*": "admin"})
         self.victim, self.victim_id = self.mint("sentinel-victim", {self.repos["pub"]: "read"})
+        # a webhook (of the spare repository, pings only: it never sees this module's uploads) with one delivery, and
+        # an entitlement per repository
+        self.hook_id = self.webhook()
+        r = self.admin("POST", f"/api/v1/webhooks/{self.hook_id}/ping")
+        assert r.status_code == 202, r.text
+        self.delivery = r.json()["uuid"]
+        self.ents = {vis: self.entitlement(repo) for vis, repo in self.repos.items()}
 
         revoked, self.ids["revoked"] = self.mint("revoked", {"*": "admin"})
         self.secrets["revoked"] = revoked
@@ -346,7 +376,8 @@ class World:
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
                                  filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap",
-                                 format="python", job_id=self.resync_job, policy=self.policy)
+                                 format="python", job_id=self.resync_job, policy=self.policy, hook_id=self.hook_id,
+                                 delivery=self.delivery, ent_id=self.ents.get(vis, self.ents["pub"]))
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -386,6 +417,10 @@ class World:
             assert r.status_code == 201, r.text
         elif row.target == "victim-token" and allowed:
             _secret, p["token_id"] = self.mint(f"victim{n}", {repo: "read"})
+        elif row.target == "victim-webhook" and allowed:
+            p["hook_id"] = self.webhook()
+        elif row.target == "victim-entitlement" and allowed:
+            p["ent_id"] = self.entitlement(repo)
         if row.body == "new-repo":
             kw["json"] = {"name": f"{self.base}-new{n}" if allowed else f"{self.base}-never", "format": "python"}
         elif row.body == "patch":
@@ -400,6 +435,11 @@ class World:
             kw["json"] = {"source": self.promotion_source, "destination": repo, "package": "promoted"}
         elif row.body == "resync":
             kw["json"] = {"package": "sentinel", "max_attempts": 1}
+        elif row.body == "webhook":
+            kw["json"] = {"url": "http://127.0.0.1:9/matrix", "repository": self.other, "events": ["ping"],
+                          "description": "minted" if allowed else "denied-webhook"}
+        elif row.body == "entitlement":
+            kw["json"] = {"name": "minted" if allowed else "denied-entitlement", "repositories": [repo]}
         elif row.body in ("token-on-repo", "token-on-star"):
             kw["json"] = {"name": "minted" if allowed else "denied-mint",
                           "scopes": [{"repository": repo if row.body == "token-on-repo" else "*", "actions": ["read"]}]}
@@ -448,6 +488,15 @@ class World:
             problems.append("a refused token creation happened")
         if self.http.get("/api/v1/whoami", headers={"Authorization": f"Bearer {self.victim}"}).status_code != 200:
             problems.append("the sentinel token was revoked by a refused call")
+        if self.admin("GET", f"/api/v1/webhooks/{self.hook_id}").status_code != 200:
+            problems.append("the sentinel webhook was deleted by a refused call")
+        if any(h["description"] == "denied-webhook" for h in self.admin("GET", "/api/v1/webhooks").json()):
+            problems.append("a refused webhook creation happened")
+        entitlements = self.admin("GET", "/api/v1/entitlements").json()
+        if any(e["name"] == "denied-entitlement" for e in entitlements):
+            problems.append("a refused entitlement creation happened")
+        if any(e["revoked_at"] for e in entitlements if e["id"] in self.ents.values()):
+            problems.append("a sentinel entitlement was revoked by a refused call")
         return problems
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,10 +23,12 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
-    from . import audit, events, policy, promotion, repositories, snapshots, tokens
+    from . import audit, events, hooks, policy, promotion, repositories, snapshots, tokens
+    from .deps import repository_access
 
     app = FastAPI(title="Wharf", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
-                  redoc_url=None, description="Management API of the Wharf artifact repository.")
+                  redoc_url=None, description="Management API of the Wharf artifact repository.",
+                  dependencies=[Depends(repository_access)])
     app.state.core = core
     app.include_router(repositories.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")
@@ -35,6 +37,7 @@ def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
     app.include_router(snapshots.router, prefix="/api/v1")
     app.include_router(promotion.router, prefix="/api/v1")
     app.include_router(policy.router, prefix="/api/v1")
+    app.include_router(hooks.router, prefix="/api/v1")
 
     @app.exception_handler(WharfError)
     async def _wharf_error(_request: Request, exc: WharfError) -> JSONResponse:

@@ -33,6 +33,8 @@ class RepoInfo:
     # take this version, ``name`` is ``<repo>/~<label>`` (the view's own URL prefix and published tree) and
     # ``base`` the repository's name (permissions)
     pinned: int | None = None
+    # compiled allow_read/allow_write lists (core.access), None when the repository restricts no address
+    access: Any = field(default=None, compare=False, repr=False)
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
@@ -61,7 +63,10 @@ class RequestContext:
         return self.principal.label if self.principal else "anonymous"
 
     def require(self, action: str) -> None:
-        """Allow the request or raise 401 (no credentials) / 403 (credentials without the scope)."""
+        """Allow the request or raise 401 (no credentials) / 403 (credentials without the scope, or an address
+        outside the repository's allowlist)."""
+        if self.repo.access is not None:
+            self.repo.access.check(action, self.remote_addr, self.repo.name)
         if action == "read" and not self.repo.private:
             return
         if self.principal is None:

@@ -42,7 +42,11 @@ async def send_published(core: "Core", repo_name: str, sha256: str, filename: st
         return False
     if guard is not None:
         guard.on_hit(repo_name, sha256)
+    entitlement = scope.get("wharf.entitlement")  # set by the dispatcher for download-only customer tokens
+    counted = entitlement is not None and core.entitlements.before_download(entitlement, repo_name, sha256, filename)
     path, st = found
     await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
                     headers=headers)
+    if counted and scope["method"] == "GET":
+        core.entitlements.count(entitlement.token_id)
     return True

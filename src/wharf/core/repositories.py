@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Repository, RepositoryVersion
 from . import audit
+from .access import ACCESS_SETTINGS, compile_rules, validate_access
 from .errors import Conflict, InvalidInput, NotFound
 from .interfaces import KINDS, FormatPlugin, RepoInfo
 from .signal import ChangeSignal
@@ -36,7 +37,8 @@ def validate_repository_name(name: str) -> str:
 
 
 def _info(r: Repository) -> RepoInfo:
-    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, dict(r.config or {}), r.version)
+    config = dict(r.config or {})
+    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, config, r.version, compile_rules(config))
 
 
 class RepositoryService:
@@ -99,8 +101,11 @@ class RepositoryService:
                 config.pop(key, None)
         elif any(k in config for k in _GROUP_SETTINGS):
             raise InvalidInput("only group repositories have members")
+        common.update(validate_access(config))
         for key, value in config.items():
             if key == "retention" and value is None:  # {"retention": null} removes the policy
+                continue
+            if key in ACCESS_SETTINGS:
                 continue
             if key in _COMMON_SETTINGS:
                 typ = _COMMON_SETTINGS[key]

@@ -21,6 +21,8 @@ from .auth import TokenService
 from .content import AddResult, ContentService, NewArtifact
 from .events import Event, EventBus, file_entries
 from .ingest import AfterIngest, Decision, Gate
+from .entitlements import EntitlementService
+from .webhooks import WebhookService
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
 from .promotion import PromotionService
@@ -72,6 +74,8 @@ class Core:
         self.snapshots = SnapshotService(self)
         self.promotions = PromotionService(self)
         self.policy = PolicyService(self)  # quarantine (core.policy.quarantine) and policies
+        self.entitlements = EntitlementService(self)
+        self.webhooks = WebhookService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -233,5 +237,7 @@ class Core:
         return secret
 
     def close(self) -> None:
+        self.entitlements.close()  # pending download counts
+        self.webhooks.close()
         self.engine.dispose()
 
