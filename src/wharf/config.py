@@ -28,6 +28,8 @@ class Settings:
     log_level: str = "info"
     token_cache_ttl: float = 5.0
     bootstrap_token: str | None = field(default=None, repr=False)
+    advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
+    advisories_interval: float = 86400.0
 
     @property
     def db_url(self) -> str:
@@ -53,6 +55,8 @@ _ENV = {
     "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
     "token_cache_ttl": ("WHARF_TOKEN_CACHE_TTL", float),
     "access_log_flush": ("WHARF_ACCESS_LOG_FLUSH", float),
+    "advisories_url": ("WHARF_ADVISORIES_URL", str),
+    "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
 }
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
@@ -62,7 +66,7 @@ def _coerce(name: str, value: object) -> object:
         return Path(str(value))
     if name in ("port", "workers", "max_upload_size") and value is not None:
         return int(value)  # type: ignore[arg-type]
-    if name in ("token_cache_ttl", "access_log_flush") and value is not None:
+    if name in ("token_cache_ttl", "access_log_flush", "advisories_interval") and value is not None:
         return float(value)  # type: ignore[arg-type]
     if name == "access_log" and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")

@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
+from ..security.advisories import AdvisoryService
 from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
@@ -53,6 +54,8 @@ class Core:
         self.pages = PageStore(data / "pages")
         self.flights = SingleFlight(data / "state" / "locks")
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
+        # -- feature services --
+        self.advisories = AdvisoryService(self)
         self._epoch = self.signal.current()
 
     # -- per request ---------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Security features: vulnerability advisories (and, with the spine, scans and vetting)."""

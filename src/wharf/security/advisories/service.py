@@ -1,0 +1,386 @@
+"""The advisories service (``core.advisories``): import OSV data, look packages up, match versions, re-evaluate.
+
+Formats take part through one optional plugin attribute, ``osv_ecosystem`` (e.g. ``"PyPI"``): a format without it
+has no advisories. Names are indexed in the format's normal form (its ``normalize_name``), so a lookup by a stored
+package's name is one indexed query.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+
+from sqlalchemy import delete, insert, select
+
+from ...core.errors import InvalidInput, NotFound
+from ...db.models import Artifact, Repository, RepositoryContent, utcnow
+from ...db.models_advisories import Advisory, AdvisoryPackage, AdvisorySource
+from . import osv
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.interfaces import RepoInfo
+    from ...core.services import Core
+
+__all__ = ["AdvisoryService", "ImportReport", "Match", "ANALYZER"]
+
+log = logging.getLogger("wharf.advisories")
+
+ANALYZER = "vulnerabilities"
+_CHUNK = 2000
+_IN_CHUNK = 500  # names per IN (...) clause
+
+
+@dataclass
+class ImportReport:
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    withdrawn: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)
+    packages_touched: int = 0
+    reevaluated: int = 0
+    changed_results: int = 0
+    seconds: float = 0.0
+    not_modified: bool = False  # a URL source answered 304
+    touched: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "touched"}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    record: osv.Record
+    entries: tuple[Mapping[str, Any], ...]
+
+    @property
+    def fixed(self) -> list[str]:
+        return osv.fixed_versions(self.entries)
+
+    def finding(self) -> dict[str, Any]:
+        r = self.record
+        return {"id": r.id, "aliases": list(r.aliases), "summary": r.summary, "severity": r.level, "score": r.score,
+                "fixed": self.fixed, "modified": r.modified}
+
+
+class AdvisoryService:
+    def __init__(self, core: "Core"):
+        self.core = core
+        self._sessions = core.sessions
+        self._normalizers: dict[str, Callable[[str], str]] = {}
+        self._formats: dict[str, list[str]] = {}
+        for fmt, plugin in core.plugins.items():
+            eco = getattr(plugin, "osv_ecosystem", None)
+            if eco:
+                self._formats.setdefault(eco, []).append(fmt)
+                self._normalizers.setdefault(eco, _safe(plugin.normalize_name))
+        self._register()
+
+    # -- wiring (scans, tasks) ----------------------------------------------------------------------------------
+    def _register(self) -> None:
+        scans = getattr(self.core, "scans", None)
+        if scans is not None:
+            scans.register(ANALYZER, analyze)
+        tasks = getattr(self.core, "tasks", None)
+        if tasks is not None:
+            tasks.register("advisories.import", _scheduled_import)
+
+    # -- names ----------------------------------------------------------------------------------------------------
+    def ecosystem_of(self, fmt: str) -> str | None:
+        return getattr(self.core.plugins.get(fmt), "osv_ecosystem", None)
+
+    def normalize(self, ecosystem: str, name: str) -> str:
+        return self._normalizers.get(ecosystem, _identity)(name)
+
+    # -- import ---------------------------------------------------------------------------------------------------
+    def import_source(self, source: str | Path, *, progress: Callable[[int], None] | None = None,
+                      reevaluate: bool = True) -> ImportReport:
+        """Import a directory, a zip (``all.zip`` of an ecosystem), one JSON file, or an http(s) URL of either."""
+        text = str(source)
+        if text.startswith(("http://", "https://")):
+            return self.import_url(text, progress=progress, reevaluate=reevaluate)
+        path = Path(source)
+        if not path.exists():
+            raise NotFound(f"no such file or directory: {path}")
+        return self.import_records(iter_source(path), progress=progress, reevaluate=reevaluate)
+
+    def import_url(self, url: str, *, progress: Callable[[int], None] | None = None,
+                   reevaluate: bool = True) -> ImportReport:
+        import httpx
+
+        with self._sessions() as s:
+            state = s.get(AdvisorySource, url)
+            etag, last_modified = (state.etag, state.last_modified) if state else (None, None)
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        tmpdir = Path(self.core.settings.data).resolve() / "state"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="advisories-", suffix=".download", dir=tmpdir)
+        try:
+            with os.fdopen(fd, "wb") as fh, httpx.stream("GET", url, headers=headers, timeout=60.0,
+                                                         follow_redirects=True) as resp:
+                if resp.status_code == 304:
+                    self._source_state(url, etag, last_modified, ok=True, message="not modified", imported=False)
+                    return ImportReport(not_modified=True)
+                if resp.status_code >= 400:
+                    self._source_state(url, etag, last_modified, ok=False, message=f"HTTP {resp.status_code}",
+                                       imported=False)
+                    raise InvalidInput(f"advisory source {url} answered HTTP {resp.status_code}")
+                for chunk in resp.iter_bytes(1 << 20):
+                    fh.write(chunk)
+                new_etag, new_lm = resp.headers.get("etag"), resp.headers.get("last-modified")
+            report = self.import_records(iter_source(Path(tmp)), progress=progress, reevaluate=reevaluate)
+            self._source_state(url, new_etag, new_lm, ok=True, message=None, imported=True)
+            return report
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+    def _source_state(self, url: str, etag: str | None, last_modified: str | None, *, ok: bool,
+                      message: str | None, imported: bool) -> None:
+        with self._sessions.begin() as s:
+            state = s.get(AdvisorySource, url) or AdvisorySource(url=url)
+            state.etag, state.last_modified, state.ok, state.message = etag, last_modified, ok, message
+            state.checked_at = utcnow()
+            if imported:
+                state.imported_at = state.checked_at
+            s.add(state)
+
+    def import_records(self, items: Iterable[tuple[str, bytes]], *, progress: Callable[[int], None] | None = None,
+                       reevaluate: bool = True) -> ImportReport:
+        """Import ``(where, json bytes)`` items. A record whose id and ``modified`` are already stored is skipped."""
+        start = time.perf_counter()
+        report = ImportReport()
+        with self._sessions() as s:
+            existing: dict[str, str] = dict(s.execute(select(Advisory.id, Advisory.modified)).tuples().all())
+        batch: dict[str, osv.Record] = {}
+        for where, raw in items:
+            report.read += 1
+            try:
+                rec = osv.parse_record(raw)
+            except (osv.InvalidRecord, UnicodeDecodeError) as exc:
+                report.invalid += 1
+                if len(report.errors) < 20:
+                    report.errors.append(f"{where}: {exc}")
+                continue
+            if existing.get(rec.id) == rec.modified and rec.id not in batch:
+                report.unchanged += 1
+                continue
+            batch[rec.id] = rec
+            if len(batch) >= _CHUNK:
+                self._write(batch, existing, report)
+                if progress:
+                    progress(report.read)
+                batch = {}
+        if batch:
+            self._write(batch, existing, report)
+        if progress:
+            progress(report.read)
+        report.packages_touched = len(report.touched)
+        if reevaluate and report.touched:
+            report.reevaluated, report.changed_results = self.reevaluate(report.touched)
+        report.seconds = round(time.perf_counter() - start, 3)
+        log.info("advisories imported", extra={"fields": report.as_dict()})
+        return report
+
+    def _write(self, batch: Mapping[str, osv.Record], existing: dict[str, str], report: ImportReport) -> None:
+        updated = [rid for rid in batch if rid in existing]
+        now = utcnow()
+        rows, index = [], []
+        for rec in batch.values():
+            rows.append({"id": rec.id, "modified": rec.modified, "withdrawn": rec.withdrawn, "summary": rec.summary,
+                         "score": rec.score, "level": rec.level, "record": rec.text, "imported_at": now})
+            keys = {(eco, self.normalize(eco, name)) for eco, name in rec.packages}
+            report.touched.update(keys)
+            if rec.withdrawn:
+                report.withdrawn += 1
+                continue
+            index.extend({"ecosystem": eco, "name": name, "advisory_id": rec.id} for eco, name in keys)
+        with self._sessions.begin() as s:
+            for part in _chunks(updated, _IN_CHUNK):
+                old = s.execute(select(AdvisoryPackage.ecosystem, AdvisoryPackage.name)
+                                .where(AdvisoryPackage.advisory_id.in_(part))).tuples().all()
+                report.touched.update(old)
+                s.execute(delete(AdvisoryPackage).where(AdvisoryPackage.advisory_id.in_(part)))
+                s.execute(delete(Advisory).where(Advisory.id.in_(part)))
+            s.execute(insert(Advisory), rows)
+            if index:
+                s.execute(insert(AdvisoryPackage), index)
+        report.updated += len(updated)
+        report.added += len(batch) - len(updated)
+        for rec in batch.values():
+            existing[rec.id] = rec.modified
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+    def get(self, advisory_id: str) -> osv.Record | None:
+        with self._sessions() as s:
+            text = s.scalar(select(Advisory.record).where(Advisory.id == advisory_id))
+        return osv.parse_record(text) if text is not None else None
+
+    def records_for(self, ecosystem: str, name: str) -> list[osv.Record]:
+        """Every active (not withdrawn) record that names this package."""
+        norm = self.normalize(ecosystem, name)
+        q = (select(Advisory.record).join(AdvisoryPackage, AdvisoryPackage.advisory_id == Advisory.id)
+             .where(AdvisoryPackage.ecosystem == ecosystem, AdvisoryPackage.name == norm).order_by(Advisory.id))
+        with self._sessions() as s:
+            texts = list(s.scalars(q))
+        return [osv.parse_record(t) for t in texts]
+
+    def match(self, ecosystem: str, name: str, version: str | None) -> list[Match]:
+        """Records affecting ``name`` at ``version`` (every active record of the package when version is None)."""
+        norm = self.normalize(ecosystem, name)
+        normalize = self._normalizers.get(ecosystem, _identity)
+        out = []
+        for rec in self.records_for(ecosystem, name):
+            entries = osv.affected_entries(rec.doc, ecosystem, norm, normalize)
+            if version is None or any(osv.is_affected(e, ecosystem, version) for e in entries):
+                out.append(Match(rec, tuple(entries)))
+        return out
+
+    def match_package(self, fmt: str, name: str, version: str) -> list[Match]:
+        eco = self.ecosystem_of(fmt)
+        return self.match(eco, name, version) if eco else []
+
+    def stats(self) -> dict[str, Any]:
+        from sqlalchemy import func
+
+        with self._sessions() as s:
+            total = s.scalar(select(func.count()).select_from(Advisory)) or 0
+            withdrawn = s.scalar(select(func.count()).select_from(Advisory).where(Advisory.withdrawn.is_not(None))) or 0
+            per_eco = dict(s.execute(select(AdvisoryPackage.ecosystem, func.count(func.distinct(AdvisoryPackage.advisory_id)))
+                                     .group_by(AdvisoryPackage.ecosystem)).tuples().all())
+            sources = [{"url": src.url, "checked_at": src.checked_at, "imported_at": src.imported_at, "ok": src.ok,
+                        "message": src.message} for src in s.scalars(select(AdvisorySource))]
+        return {"advisories": int(total), "withdrawn": int(withdrawn), "ecosystems": per_eco,
+                "formats": {eco: fmts for eco, fmts in self._formats.items()}, "sources": sources,
+                "scheduled_url": self.core.settings.advisories_url,
+                "scheduled_interval": self.core.settings.advisories_interval}
+
+    # -- results of one package version ---------------------------------------------------------------------------
+    def evaluate(self, repo: "RepoInfo", name: str, version: str) -> dict[str, Any]:
+        """The ``vulnerabilities`` analyzer's result for a stored package version."""
+        eco = self.ecosystem_of(repo.format)
+        if eco is None:
+            return {"status": "pass", "summary": {"count": 0, "max_severity": None, "max_score": None,
+                                                  "fixable": 0, "ids": [], "ecosystem": None}, "findings": []}
+        matches = self.match(eco, name, version)
+        findings = [m.finding() for m in matches]
+        scores = [f["score"] for f in findings if f["score"] is not None]
+        level = osv.max_level(f["severity"] for f in findings)
+        summary = {"count": len(findings), "max_severity": level, "max_score": max(scores) if scores else None,
+                   "fixable": sum(1 for f in findings if f["fixed"]), "ids": [f["id"] for f in findings],
+                   "ecosystem": eco}
+        status = "pass" if not findings else ("fail" if level in ("high", "critical") else "warn")
+        return {"status": status, "summary": summary, "findings": findings}
+
+    # -- re-evaluation after a change -----------------------------------------------------------------------------
+    def affected_versions(self, touched: Iterable[tuple[str, str]]) -> list[tuple["RepoInfo", str, str]]:
+        """Stored package versions (live in some repository) whose names the changed records touch."""
+        by_eco: dict[str, set[str]] = {}
+        for eco, name in touched:
+            by_eco.setdefault(eco, set()).add(name)
+        repos = {r.id: r for r in self.core.repos.list()}
+        out: set[tuple[int, str, str]] = set()
+        with self._sessions() as s:
+            for eco, names in by_eco.items():
+                formats = self._formats.get(eco)
+                if not formats:
+                    continue
+                for part in _chunks(sorted(names), _IN_CHUNK):
+                    q = (select(RepositoryContent.repository_id, RepositoryContent.name, Artifact.version)
+                         .join(Artifact, Artifact.id == RepositoryContent.artifact_id)
+                         .join(Repository, Repository.id == RepositoryContent.repository_id)
+                         .where(Repository.format.in_(formats), RepositoryContent.version_removed.is_(None),
+                                RepositoryContent.name.in_(part)).distinct())
+                    out.update(s.execute(q).tuples().all())
+        return [(repos[rid], name, version) for rid, name, version in sorted(out) if rid in repos]
+
+    def reevaluate(self, touched: Iterable[tuple[str, str]]) -> tuple[int, int]:
+        """Re-run the analyzer for the affected stored versions only; returns (evaluated, results changed)."""
+        targets = self.affected_versions(touched)
+        changed = 0
+        scans = getattr(self.core, "scans", None)
+        for repo, name, version in targets:
+            if scans is not None:
+                changed += int(bool(_rescan(scans, repo, name, version)))
+            else:
+                self.evaluate(repo, name, version)
+        return len(targets), changed
+
+
+def analyze(core: "Core", target: Any) -> dict[str, Any]:
+    """The ``vulnerabilities`` analyzer (registered with ``core.scans``)."""
+    return core.advisories.evaluate(target.repo, target.name, target.version)  # type: ignore[attr-defined]
+
+
+def _rescan(scans: Any, repo: "RepoInfo", name: str, version: str) -> bool:
+    """Run only this analyzer through core.scans; True when the stored result changed (scans emits the event)."""
+    return bool(scans.scan(repo, name, version, analyzers=[ANALYZER]))
+
+
+def _scheduled_import(core: "Core", payload: dict[str, Any]) -> None:
+    url = payload.get("url") or core.settings.advisories_url
+    if url:
+        core.advisories.import_url(url)  # type: ignore[attr-defined]
+
+
+# -- sources -------------------------------------------------------------------------------------------------------
+def iter_source(path: Path) -> Iterator[tuple[str, bytes]]:
+    """JSON records of a directory (recursively), a zip, or one JSON file (an object or a list of objects)."""
+    if path.is_dir():
+        for root, _dirs, files in os.walk(path):
+            for fn in sorted(files):
+                if fn.endswith(".json"):
+                    p = Path(root) / fn
+                    yield str(p), p.read_bytes()
+        return
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".json") and not info.is_dir():
+                    yield info.filename, zf.read(info)
+        return
+    raw = path.read_bytes()
+    if raw.lstrip()[:1] == b"[":
+        try:
+            docs = json.loads(raw)
+        except ValueError as exc:
+            raise InvalidInput(f"{path}: not JSON: {exc}") from None
+        for i, doc in enumerate(docs):
+            yield f"{path}[{i}]", json.dumps(doc).encode()
+        return
+    yield str(path), raw
+
+
+def _identity(name: str) -> str:
+    return name
+
+
+def _safe(normalize: Callable[[str], str]) -> Callable[[str], str]:
+    def norm(name: str) -> str:
+        try:
+            return normalize(name)
+        except Exception:  # a name the format would refuse simply matches nothing stored
+            return name
+
+    return norm
+
+
+def _chunks(items: list[Any] | tuple[Any, ...], n: int) -> Iterator[list[Any]]:
+    items = list(items)
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
