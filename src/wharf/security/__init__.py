@@ -1,1 +1,1 @@
-"""Security features: vulnerability advisories (and, with the spine, scans and vetting)."""
+"""Vetting: analyzers that look at every package version (vulnerabilities, licences, malware, typosquatting)."""

@@ -33,6 +33,7 @@ __all__ = ["AdvisoryService", "ImportReport", "Match", "ANALYZER"]
 log = logging.getLogger("wharf.advisories")
 
 ANALYZER = "vulnerabilities"
+_TASK = "advisories.import"
 _CHUNK = 2000
 _IN_CHUNK = 500  # names per IN (...) clause
 
@@ -92,7 +93,13 @@ class AdvisoryService:
             scans.register(ANALYZER, analyze)
         tasks = getattr(self.core, "tasks", None)
         if tasks is not None:
-            tasks.register("advisories.import", _scheduled_import)
+            tasks.register(_TASK, _scheduled_import)
+
+    def schedule(self, delay: float = 0.0) -> int | None:
+        """Queue the next import from the configured URL (``advisories_url``), unless one is already queued."""
+        if not self.core.settings.advisories_url:
+            return None
+        return self.core.tasks.enqueue(_TASK, {}, delay=delay, max_attempts=1, dedupe_key=_TASK)
 
     # -- names ----------------------------------------------------------------------------------------------------
     def ecosystem_of(self, fmt: str) -> str | None:
@@ -276,14 +283,13 @@ class AdvisoryService:
         eco = self.ecosystem_of(repo.format)
         if eco is None:
             return {"status": "pass", "summary": {"count": 0, "max_severity": None, "max_score": None,
-                                                  "fixable": 0, "ids": [], "ecosystem": None}, "findings": []}
+                                                  "fixable": 0, "ids": []}, "findings": []}
         matches = self.match(eco, name, version)
         findings = [m.finding() for m in matches]
         scores = [f["score"] for f in findings if f["score"] is not None]
         level = osv.max_level(f["severity"] for f in findings)
         summary = {"count": len(findings), "max_severity": level, "max_score": max(scores) if scores else None,
-                   "fixable": sum(1 for f in findings if f["fixed"]), "ids": [f["id"] for f in findings],
-                   "ecosystem": eco}
+                   "fixable": sum(1 for f in findings if f["fixed"]), "ids": [f["id"] for f in findings]}
         status = "pass" if not findings else ("fail" if level in ("high", "critical") else "warn")
         return {"status": status, "summary": summary, "findings": findings}
 
@@ -328,14 +334,26 @@ def analyze(core: "Core", target: Any) -> dict[str, Any]:
 
 
 def _rescan(scans: Any, repo: "RepoInfo", name: str, version: str) -> bool:
-    """Run only this analyzer through core.scans; True when the stored result changed (scans emits the event)."""
-    return bool(scans.scan(repo, name, version, analyzers=[ANALYZER]))
+    """Run only this analyzer through core.scans (which stores the result and emits ``scan.completed`` when it
+    changed); True when it changed."""
+    before = scans.results(repo.id, name, version).get(ANALYZER)
+    after = scans.scan(repo, name, version, only=[ANALYZER]).get(ANALYZER)
+    if before is None or after is None:
+        return after is not None
+    return any(before[k] != after[k] for k in ("status", "summary", "findings"))
 
 
 def _scheduled_import(core: "Core", payload: dict[str, Any]) -> None:
+    """The periodic import: never retried by the queue (it runs again after the interval), so it always
+    schedules its successor; a failure is logged and kept in the source's state."""
     url = payload.get("url") or core.settings.advisories_url
-    if url:
-        core.advisories.import_url(url)  # type: ignore[attr-defined]
+    try:
+        if url:
+            core.advisories.import_url(url)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - the next run may succeed
+        log.exception("scheduled advisory import from %s failed", url)
+    finally:
+        core.advisories.schedule(delay=core.settings.advisories_interval)  # type: ignore[attr-defined]
 
 
 # -- sources -------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """advisories: OSV records, the per-package index, import sources
 
 Revision ID: 0004_advisories
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-23 17:00:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0004_advisories'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
