@@ -173,7 +173,7 @@ class AdvisoryService:
         start = time.perf_counter()
         report = ImportReport()
         with self._sessions() as s:
-            existing: dict[str, str] = dict(s.execute(select(Advisory.id, Advisory.modified)).tuples().all())
+            existing: dict[str, str] = dict(s.execute(select(Advisory.id, Advisory.modified)).all())
         batch: dict[str, osv.Record] = {}
         for where, raw in items:
             report.read += 1
@@ -220,8 +220,8 @@ class AdvisoryService:
         with self._sessions.begin() as s:
             for part in _chunks(updated, _IN_CHUNK):
                 old = s.execute(select(AdvisoryPackage.ecosystem, AdvisoryPackage.name)
-                                .where(AdvisoryPackage.advisory_id.in_(part))).tuples().all()
-                report.touched.update(old)
+                                .where(AdvisoryPackage.advisory_id.in_(part))).all()
+                report.touched.update((e, n) for e, n in old)
                 s.execute(delete(AdvisoryPackage).where(AdvisoryPackage.advisory_id.in_(part)))
                 s.execute(delete(Advisory).where(Advisory.id.in_(part)))
             s.execute(insert(Advisory), rows)
@@ -269,7 +269,7 @@ class AdvisoryService:
             total = s.scalar(select(func.count()).select_from(Advisory)) or 0
             withdrawn = s.scalar(select(func.count()).select_from(Advisory).where(Advisory.withdrawn.is_not(None))) or 0
             per_eco = dict(s.execute(select(AdvisoryPackage.ecosystem, func.count(func.distinct(AdvisoryPackage.advisory_id)))
-                                     .group_by(AdvisoryPackage.ecosystem)).tuples().all())
+                                     .group_by(AdvisoryPackage.ecosystem)).all())
             sources = [{"url": src.url, "checked_at": src.checked_at, "imported_at": src.imported_at, "ok": src.ok,
                         "message": src.message} for src in s.scalars(select(AdvisorySource))]
         return {"advisories": int(total), "withdrawn": int(withdrawn), "ecosystems": per_eco,
@@ -312,7 +312,7 @@ class AdvisoryService:
                          .join(Repository, Repository.id == RepositoryContent.repository_id)
                          .where(Repository.format.in_(formats), RepositoryContent.version_removed.is_(None),
                                 RepositoryContent.name.in_(part)).distinct())
-                    out.update(s.execute(q).tuples().all())
+                    out.update((r, n, v) for r, n, v in s.execute(q).all())
         return [(repos[rid], name, version) for rid, name, version in sorted(out) if rid in repos]
 
     def reevaluate(self, touched: Iterable[tuple[str, str]]) -> tuple[int, int]:
