@@ -251,7 +251,7 @@ class NpmRoutes:
             if not rest.endswith("bulk"):  # the old quick-audit shape: npm uses it only when bulk fails
                 return await send_json(send, 200, _EMPTY_QUICK_AUDIT)
             try:
-                if (header(scope, b"content-encoding") or b"").lower() == b"gzip":
+                if body[:2] == b"\x1f\x8b":  # npm gzips the bulk request (with or without Content-Encoding)
                     body = gzip.decompress(body)
                 request = json.loads(body or b"{}")
             except (OSError, ValueError, EOFError):
