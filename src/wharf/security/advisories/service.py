@@ -35,6 +35,8 @@ log = logging.getLogger("wharf.advisories")
 ANALYZER = "vulnerabilities"
 _TASK = "advisories.import"
 _CHUNK = 2000
+_INSERT_ADVISORY = insert(Advisory.__table__)
+_INSERT_INDEX = insert(AdvisoryPackage.__table__)
 _IN_CHUNK = 500  # names per IN (...) clause
 
 
@@ -178,14 +180,17 @@ class AdvisoryService:
         for where, raw in items:
             report.read += 1
             try:
-                rec = osv.parse_record(raw)
-            except (osv.InvalidRecord, UnicodeDecodeError) as exc:
+                doc = json.loads(raw)
+                # the incremental check first: an unchanged record costs one JSON parse
+                rid = doc.get("id") if isinstance(doc, dict) else None
+                if isinstance(rid, str) and rid in existing and existing[rid] == doc.get("modified") and rid not in batch:
+                    report.unchanged += 1
+                    continue
+                rec = osv.parse_record(raw, doc)
+            except (osv.InvalidRecord, UnicodeDecodeError, ValueError) as exc:
                 report.invalid += 1
                 if len(report.errors) < 20:
                     report.errors.append(f"{where}: {exc}")
-                continue
-            if existing.get(rec.id) == rec.modified and rec.id not in batch:
-                report.unchanged += 1
                 continue
             batch[rec.id] = rec
             if len(batch) >= _CHUNK:
@@ -224,9 +229,9 @@ class AdvisoryService:
                 report.touched.update((e, n) for e, n in old)
                 s.execute(delete(AdvisoryPackage).where(AdvisoryPackage.advisory_id.in_(part)))
                 s.execute(delete(Advisory).where(Advisory.id.in_(part)))
-            s.execute(insert(Advisory), rows)
+            s.execute(_INSERT_ADVISORY, rows)
             if index:
-                s.execute(insert(AdvisoryPackage), index)
+                s.execute(_INSERT_INDEX, index)
         report.updated += len(updated)
         report.added += len(batch) - len(updated)
         for rec in batch.values():
@@ -367,10 +372,7 @@ def iter_source(path: Path) -> Iterator[tuple[str, bytes]]:
                     yield str(p), p.read_bytes()
         return
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.filename.endswith(".json") and not info.is_dir():
-                    yield info.filename, zf.read(info)
+        yield from _iter_zip(path)
         return
     raw = path.read_bytes()
     if raw.lstrip()[:1] == b"[":
@@ -382,6 +384,34 @@ def iter_source(path: Path) -> Iterator[tuple[str, bytes]]:
             yield f"{path}[{i}]", json.dumps(doc).encode()
         return
     yield str(path), raw
+
+
+def _iter_zip(path: Path) -> Iterator[tuple[str, bytes]]:
+    """The ``.json`` members of a zip. Stored and deflated members are read straight from their local headers
+    (``ZipFile.read`` costs ~100 us a member in bookkeeping: a tenth of the import time of a 100,000-record dump);
+    anything else (encryption, other methods) goes through ``zipfile``. CRCs are checked either way."""
+    import struct
+    import zlib
+
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            if not info.filename.endswith(".json") or info.is_dir():
+                continue
+            if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                yield info.filename, zf.read(info)
+                continue
+            fh.seek(info.header_offset)
+            header = fh.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise InvalidInput(f"{path}: bad local header for {info.filename}")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            fh.seek(name_len + extra_len, 1)
+            data = fh.read(info.compress_size)
+            if info.compress_type == zipfile.ZIP_DEFLATED:
+                data = zlib.decompress(data, -15)
+            if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+                raise InvalidInput(f"{path}: {info.filename} is corrupt (size or CRC mismatch)")
+            yield info.filename, data
 
 
 def _identity(name: str) -> str:
