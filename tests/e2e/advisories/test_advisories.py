@@ -127,7 +127,8 @@ def test_import_scan_json_api_osv_api_and_audit(server, tmp_path):
     assert res["summary"]["ids"] == [sec_id]
 
 
-def test_import_needs_a_server_admin(server, tmp_path):
+def test_import_needs_a_server_admin(sqlite_server, tmp_path):
+    server = sqlite_server
     repo = unique("py")
     server.create_repo(repo)
     tok = server.api("POST", "/api/v1/tokens", json={"name": "w", "scopes": [{"repository": repo,
@@ -143,7 +144,9 @@ def test_import_needs_a_server_admin(server, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
-def test_npm_audit_and_lockfile_audit(server, tmp_path):
+def test_npm_audit_and_lockfile_audit(sqlite_server, tmp_path):
+    """(SQLite only: the data path is the one the main test runs on both databases.)"""
+    server = sqlite_server
     from tests.support.npm_clients import NpmClient, make_project
 
     repo = unique("npm")
