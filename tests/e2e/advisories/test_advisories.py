@@ -30,10 +30,13 @@ def wharf(server: Any, *args: str, token: str | None = None) -> subprocess.Compl
     return subprocess.run([WHARF_BIN, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def upload_wheel(server: Any, repo: str, name: str, version: str, tmp: Path) -> None:
-    path = tmp / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
-    path.write_bytes(wheel_bytes(name, version))
-    r = wharf(server, "push", repo, str(path))
+def upload_wheels(server: Any, repo: str, releases: list[tuple[str, str]], tmp: Path) -> None:
+    paths = []
+    for name, version in releases:
+        path = tmp / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        path.write_bytes(wheel_bytes(name, version))
+        paths.append(str(path))
+    r = wharf(server, "push", repo, *paths)
     assert r.returncode == 0, r.stderr
 
 
@@ -50,9 +53,7 @@ def test_import_scan_json_api_osv_api_and_audit(server, tmp_path):
     pkg = unique("vulnpkg")  # unique per module run: the advisory data is server-wide
     repo = unique("py")
     server.create_repo(repo)
-    for v in ("1.0", "1.1", "1.2"):
-        upload_wheel(server, repo, pkg, v, tmp_path)
-    upload_wheel(server, repo, unique("bystander"), "1.0", tmp_path)
+    upload_wheels(server, repo, [(pkg, "1.0"), (pkg, "1.1"), (pkg, "1.2"), (unique("bystander"), "1.0")], tmp_path)
 
     # the first scans (no advisory yet) are done by the server's worker: wait for them
     def scans() -> list[dict[str, Any]]:
