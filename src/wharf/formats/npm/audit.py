@@ -36,11 +36,12 @@ def bulk_advisories(core: "Core", base_url: str, request: Any) -> dict[str, list
     if not isinstance(request, dict):
         return {}
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, installed in request.items():
-        if not isinstance(name, str) or not isinstance(installed, list):
-            continue
+    asked = [(name, installed) for name, installed in request.items()
+             if isinstance(name, str) and isinstance(installed, list)]
+    every = core.advisories.match_many([("npm", name, None) for name, _installed in asked])
+    for (name, installed), matches in zip(asked, every):
         found = []
-        for m in core.advisories.match("npm", name, None):
+        for m in matches:
             if not any(osv.is_affected(e, "npm", v) for e in m.entries for v in installed if isinstance(v, str)):
                 continue
             rec, doc = m.record, m.record.doc

@@ -80,7 +80,7 @@ def querybatch(service: "AdvisoryService", body: Mapping[str, Any]) -> dict[str,
         raise InvalidInput(f"at most {MAX_BATCH} queries per batch")
     resolved = [resolve(q) for q in queries]  # every query is checked before any is answered
     results = []
-    for eco, name, version in resolved:
-        found = [{"id": m.record.id, "modified": m.record.modified} for m in service.match(eco, name, version)]
+    for matches in service.match_many(resolved):
+        found = [{"id": m.record.id, "modified": m.record.modified} for m in matches]
         results.append({"vulns": found} if found else {})
     return {"results": results}
