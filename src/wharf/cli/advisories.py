@@ -61,8 +61,10 @@ def import_(
     console.print(f"read {report['read']} records: {report['added']} added, {report['updated']} updated, "
                   f"{report['unchanged']} unchanged, {report['withdrawn']} withdrawn, {report['invalid']} invalid "
                   f"({report['seconds']} s)")
+    changed = report["changed_results"]
     console.print(f"{report['packages_touched']} package names touched; {report['reevaluated']} stored package "
-                  f"versions re-evaluated, {report['changed_results']} results changed")
+                  "versions " + (f"re-evaluated, {changed} results changed" if changed is not None
+                                 else "queued for re-evaluation (background tasks)"))
     for err in report.get("errors") or ():
         console.print(f"[yellow]skipped[/yellow] {err}")
 

@@ -110,3 +110,19 @@ def test_osv_query_shapes(core, tmp_path):
     batch = query.querybatch(svc, {"queries": [{"package": {"purl": "pkg:pypi/demo@1.0"}},
                                                {"package": {"ecosystem": "npm", "name": "@scope/pkg"}, "version": "2.0.0"}]})
     assert batch == {"results": [{"vulns": [{"id": "PYSEC-3", "modified": "2026-01-01T00:00:00Z"}]}, {}]}
+
+
+def test_many_affected_versions_are_reevaluated_in_background_tasks(core, tmp_path):
+    py = core.create_repository(name="py", format="python", kind="hosted", private=False, config={}, actor="t")
+    for v in ("1.0", "1.1", "1.5", "3.0"):
+        _store(core, py, "demo-pkg", v)
+    core.tasks.drain(core, timeout=30)
+    core.advisories.inline_limit = 2
+    report = core.advisories.import_source(write_zip(tmp_path / "a.zip", [
+        record("PYSEC-11", "PyPI", "demo-pkg", ranges=FIXED_2, cvss=CVSS_MEDIUM)]))
+    assert (report.reevaluated, report.changed_results) == (4, None)  # queued
+    assert core.scans.results(py.id, "demo-pkg", "1.0")["vulnerabilities"]["status"] == "pass"
+    core.tasks.drain(core, timeout=30)
+    statuses = {v: core.scans.results(py.id, "demo-pkg", v)["vulnerabilities"]["status"] for v in ("1.0", "1.1", "1.5", "3.0")}
+    assert statuses == {"1.0": "warn", "1.1": "warn", "1.5": "warn", "3.0": "pass"}
+    assert len(core.events.list(types=["scan.completed"], package="demo-pkg", limit=100)) == 4 + 3

@@ -34,6 +34,8 @@ log = logging.getLogger("wharf.advisories")
 
 ANALYZER = "vulnerabilities"
 _TASK = "advisories.import"
+_RESCAN = "advisories.rescan"
+_RESCAN_BATCH = 200
 _CHUNK = 2000
 _INSERT_ADVISORY = insert(Advisory.__table__)
 _INSERT_INDEX = insert(AdvisoryPackage.__table__)
@@ -51,7 +53,7 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     packages_touched: int = 0
     reevaluated: int = 0
-    changed_results: int = 0
+    changed_results: int | None = 0  # None: the re-evaluation was queued as background tasks
     seconds: float = 0.0
     not_modified: bool = False  # a URL source answered 304
     touched: set[tuple[str, str]] = field(default_factory=set, repr=False)
@@ -86,16 +88,14 @@ class AdvisoryService:
             if eco:
                 self._formats.setdefault(eco, []).append(fmt)
                 self._normalizers.setdefault(eco, _safe(plugin.normalize_name))
+        self.inline_limit = 500  # stored versions re-evaluated inside an import; more go to background tasks
         self._register()
 
     # -- wiring (scans, tasks) ----------------------------------------------------------------------------------
     def _register(self) -> None:
-        scans = getattr(self.core, "scans", None)
-        if scans is not None:
-            scans.register(ANALYZER, analyze)
-        tasks = getattr(self.core, "tasks", None)
-        if tasks is not None:
-            tasks.register(_TASK, _scheduled_import)
+        self.core.scans.register(ANALYZER, analyze)
+        self.core.tasks.register(_TASK, _scheduled_import)
+        self.core.tasks.register(_RESCAN, _rescan_task)
 
     def schedule(self, delay: float = 0.0) -> int | None:
         """Queue the next import from the configured URL (``advisories_url``), unless one is already queued."""
@@ -346,16 +346,17 @@ class AdvisoryService:
                     out.update((r, n, v) for r, n, v in s.execute(q).all())
         return [(repos[rid], name, version) for rid, name, version in sorted(out) if rid in repos]
 
-    def reevaluate(self, touched: Iterable[tuple[str, str]]) -> tuple[int, int]:
-        """Re-run the analyzer for the affected stored versions only; returns (evaluated, results changed)."""
+    def reevaluate(self, touched: Iterable[tuple[str, str]]) -> tuple[int, int | None]:
+        """Re-run the analyzer for the affected stored versions only; returns (versions, results changed).
+
+        Up to ``inline_limit`` versions are re-evaluated at once (the import's report counts the changes); more
+        are queued as background tasks of ``_RESCAN_BATCH`` versions each (changes then count as None)."""
         targets = self.affected_versions(touched)
-        changed = 0
-        scans = getattr(self.core, "scans", None)
-        for repo, name, version in targets:
-            if scans is not None:
-                changed += int(bool(_rescan(scans, repo, name, version)))
-            else:
-                self.evaluate(repo, name, version)
+        if len(targets) > self.inline_limit:
+            for part in _chunks(targets, _RESCAN_BATCH):
+                self.core.tasks.enqueue(_RESCAN, {"targets": [[r.name, n, v] for r, n, v in part]})
+            return len(targets), None
+        changed = sum(_rescan(self.core.scans, repo, name, version) for repo, name, version in targets)
         return len(targets), changed
 
 
@@ -372,6 +373,13 @@ def _rescan(scans: Any, repo: "RepoInfo", name: str, version: str) -> bool:
     if before is None or after is None:
         return after is not None
     return any(before[k] != after[k] for k in ("status", "summary", "findings"))
+
+
+def _rescan_task(core: "Core", payload: dict[str, Any]) -> None:
+    for repo_name, name, version in payload["targets"]:
+        repo = core.repos.get(repo_name)
+        if repo is not None:
+            _rescan(core.scans, repo, name, version)
 
 
 def _scheduled_import(core: "Core", payload: dict[str, Any]) -> None:
