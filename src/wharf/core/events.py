@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Event as EventRow
@@ -34,6 +34,7 @@ EVENT_TYPES = frozenset({
 })
 
 Subscriber = Callable[["Core", "Event"], None]
+_INSERT = insert(EventRow.__table__).returning(EventRow.__table__.c.id)  # built once: emit is on the upload path
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,16 @@ class EventBus:
     def __init__(self, sessions: sessionmaker[Session], tasks: "TaskQueue"):
         self._sessions = sessions
         self._tasks = tasks
-        self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None]] = {}
+        self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
 
-    def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None) -> None:
-        """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on."""
+    def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None, *,
+                  when: Callable[[Event], bool] | None = None) -> None:
+        """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on; ``when``
+        (checked at emit time) skips queueing work that would do nothing (e.g. no webhook subscribed)."""
         unknown = set(types or ()) - EVENT_TYPES
         if unknown:
             raise ValueError(f"unknown event types {sorted(unknown)}")
-        self._subscribers[name] = (fn, frozenset(types) if types is not None else None)
+        self._subscribers[name] = (fn, frozenset(types) if types is not None else None, when)
         self._tasks.register(f"event:{name}", lambda core, payload: self._deliver(core, name, payload))
 
     def _deliver(self, core: "Core", name: str, payload: dict[str, Any]) -> None:
@@ -97,15 +100,14 @@ class EventBus:
         return self._store(session, event)
 
     def _store(self, s: Session, event: Event) -> int:
-        row = EventRow(type=event.type, repository=event.repository, format=event.format, package=event.package,
-                       version=event.version, actor=event.actor, files=list(event.files), detail=event.detail,
-                       at=event.at or utcnow())
-        s.add(row)
-        s.flush()
-        for name, (_fn, types) in self._subscribers.items():
-            if types is None or event.type in types:
-                self._tasks.enqueue(f"event:{name}", {"event": row.id}, session=s)
-        return row.id
+        event_id = int(s.execute(_INSERT, {
+            "type": event.type, "repository": event.repository, "format": event.format, "package": event.package,
+            "version": event.version, "actor": event.actor, "files": list(event.files), "detail": event.detail,
+            "at": event.at or utcnow()}).scalar_one())
+        for name, (_fn, types, when) in self._subscribers.items():
+            if (types is None or event.type in types) and (when is None or when(event)):
+                self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
+        return event_id
 
     def get(self, event_id: int) -> Event | None:
         with self._sessions() as s:

@@ -58,7 +58,8 @@ class ScanService:
         self._sessions: sessionmaker[Session] = core.sessions
         self._analyzers: dict[str, Analyzer] = {}
         core.tasks.register("scan", self._scan_task)
-        core.events.subscribe("scans", self._on_created, types={"package.created"})
+        core.events.subscribe("scans", self._on_created, types={"package.created"},
+                              when=lambda _e: bool(self._analyzers) and core.settings.vetting)
 
     def register(self, name: str, fn: Analyzer) -> None:
         self._analyzers[name] = fn
@@ -69,7 +70,7 @@ class ScanService:
 
     # -- triggers -------------------------------------------------------------------------------------------
     def _on_created(self, core: "Core", event: Event) -> None:
-        if not self._analyzers or not self._core.settings.vetting or event.package is None or event.version is None:
+        if event.package is None or event.version is None:
             return
         key = f"scan:{event.repository}:{event.package}:{event.version}"
         core.tasks.enqueue("scan", {"repository": event.repository, "name": event.package, "version": event.version},
