@@ -69,8 +69,8 @@ class Row:
     name: str = "repo"  # API rows: which repository {name} is: "repo" (hosted), "group" or "proxy"
 
     @property
-    def api(self) -> bool:
-        return self.path.startswith("/api/")
+    def api(self) -> bool:  # the routes of the API app (its OpenAPI document): /api/... and /-/...
+        return self.path.startswith(("/api/", "/-/"))
 
     def scopes(self) -> tuple[str, ...]:
         return ("pub", "priv") if self.glob is None else ("-",)
@@ -141,7 +141,17 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
+    # -- advisories (import: server admins; advisory data is public) and the OSV query API under /-/osv/ ----------
+    Row("POST", V1 + "/advisories/import", 200, glob=SERVER_ADMIN, body="osv-record"),
+    Row("GET", V1 + "/advisories", 200, glob=ANYONE),
+    Row("GET", V1 + "/advisories/match", 200, query="?repository={repo}&name=sentinel&version=1.0", **R),
+    Row("GET", V1 + "/advisories/{advisory_id}", 200, glob=ANYONE),
+    Row("POST", "/-/osv/v1/query", 200, glob=ANYONE, body="osv-query"),
+    Row("POST", "/-/osv/v1/querybatch", 200, glob=ANYONE, body="osv-batch"),
+    Row("GET", "/-/osv/v1/vulns/{advisory_id}", 200, glob=ANYONE),
 )
+ADVISORY = {"id": "WHARF-AUTH-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "sentinel"}, "versions": ["1.0"]}]}
 
 
 def _basic(user: str, secret: str) -> str:
@@ -244,6 +254,7 @@ class World:
             self.upload(repo, "yanked-sentinel")
             self.yank(repo, "yanked-sentinel")
         self.server.create_repo(self.other)
+        assert self.admin("POST", "/api/v1/advisories/import", json=ADVISORY).status_code == 200
         self.denied_wheel = self.wheel("denied-upload")
 
         # the proxies fetch from the hosted repositories over loopback; the private one with a read token
@@ -289,7 +300,7 @@ class World:
         filename, sha = self.sentinel.get(vis, self.sentinel["pub"])
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
-                                 filename=filename, sha=sha, token_id=self.victim_id)
+                                 filename=filename, sha=sha, token_id=self.victim_id, advisory_id=ADVISORY["id"])
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -313,6 +324,12 @@ class World:
             kw["json"] = {"name": f"{self.base}-new{n}" if allowed else f"{self.base}-never", "format": "python"}
         elif row.body == "patch":
             kw["json"] = {"config": {"description": f"patched {n}"}}
+        elif row.body == "osv-record":
+            kw["json"] = ADVISORY
+        elif row.body == "osv-query":
+            kw["json"] = {"package": {"ecosystem": "PyPI", "name": "sentinel"}, "version": "1.0"}
+        elif row.body == "osv-batch":
+            kw["json"] = {"queries": [{"package": {"purl": "pkg:pypi/sentinel@1.0"}}]}
         elif row.body == "yank":
             kw["json"] = {"reason": "auth matrix"}
         elif row.body in ("token-on-repo", "token-on-star"):
