@@ -70,7 +70,8 @@ class FormatPlugin(Protocol):
     name: str
     kinds: frozenset[str]
     # optional: ``index_path`` (where a client is pointed under /<repo>/, e.g. "simple/"), ``explain(core, group,
-    # name)`` and ``upstream_preset(name)``
+    # name)``, ``upstream_preset(name)`` and ``osv_ecosystem`` (the OSV ecosystem of its packages, e.g. "PyPI":
+    # vulnerability advisories apply to the format)
 
     def normalize_name(self, name: str) -> str:
         """The ecosystem's canonical form of a package name (how names are stored and compared)."""
