@@ -73,7 +73,7 @@ class WharfApp:
         first, _, rest = path[1:].partition("/")
         core = self.core
         core.refresh()
-        if first == "api":
+        if first in ("api", "-"):  # "-": server-wide protocol APIs served by the API app (e.g. /-/osv/v1/query)
             route[0] = "api"
             if self._api is None:
                 from .api import build_api

@@ -35,6 +35,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     entitlement_flush: float = 10.0  # seconds between writes of entitlement download counters
     webhook_backoff: float = 2.0  # seconds; a failed webhook delivery is retried after backoff * 2**attempt
+    advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
+    advisories_interval: float = 86400.0
 
     @property
     def db_url(self) -> str:
@@ -64,6 +66,8 @@ _ENV = {
     "entitlement_flush": ("WHARF_ENTITLEMENT_FLUSH", float),
     "webhook_backoff": ("WHARF_WEBHOOK_BACKOFF", float),
     "worker_poll": ("WHARF_WORKER_POLL", float),
+    "advisories_url": ("WHARF_ADVISORIES_URL", str),
+    "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
 }
 _BOOLS = ("access_log", "worker", "vetting")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
@@ -77,7 +81,8 @@ def _coerce(name: str, value: object) -> object:
     if name == "trusted_proxies" and value is not None:
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         return tuple(str(v).strip() for v in items if str(v).strip())
-    if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff") and value is not None:
+    if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff",
+                "advisories_interval") and value is not None:
         return float(value)  # type: ignore[arg-type]
     if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")

@@ -69,8 +69,8 @@ class Row:
     name: str = "repo"  # API rows: which repository {name} is: "repo" (hosted), "group" or "proxy"
 
     @property
-    def api(self) -> bool:
-        return self.path.startswith("/api/")
+    def api(self) -> bool:  # the routes of the API app (its OpenAPI document): /api/... and /-/...
+        return self.path.startswith(("/api/", "/-/"))
 
     def scopes(self) -> tuple[str, ...]:
         return ("pub", "priv") if self.glob is None else ("-",)
@@ -190,7 +190,17 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/entitlements", 200, glob=_rule("401 ok ok ok ok ok ok")),  # each sees what it administers
     Row("GET", V1 + "/entitlements/{ent_id}", 200, **A),
     Row("DELETE", V1 + "/entitlements/{ent_id}", 200, target="victim-entitlement", **A),
+    # -- advisories (import: server admins; advisory data is public) and the OSV query API under /-/osv/ ----------
+    Row("POST", V1 + "/advisories/import", 200, glob=SERVER_ADMIN, body="osv-record"),
+    Row("GET", V1 + "/advisories", 200, glob=ANYONE),
+    Row("GET", V1 + "/advisories/match", 200, query="?repository={repo}&name=sentinel&version=1.0", **R),
+    Row("GET", V1 + "/advisories/{advisory_id}", 200, glob=ANYONE),
+    Row("POST", "/-/osv/v1/query", 200, glob=ANYONE, body="osv-query"),
+    Row("POST", "/-/osv/v1/querybatch", 200, glob=ANYONE, body="osv-batch"),
+    Row("GET", "/-/osv/v1/vulns/{advisory_id}", 200, glob=ANYONE),
 )
+ADVISORY = {"id": "WHARF-AUTH-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "sentinel"}, "versions": ["1.0"]}]}
 
 
 def _basic(user: str, secret: str) -> str:
@@ -306,6 +316,7 @@ class World:
             r = self.admin("POST", f"/api/v1/repositories/{repo}/snapshots", json={"name": "sentinel-snap"})
             assert r.status_code == 201, r.text
         self.server.create_repo(self.other)
+        assert self.admin("POST", "/api/v1/advisories/import", json=ADVISORY).status_code == 200
         self.denied_wheel = self.wheel("denied-upload")
         self.policy = f"{self.base}-sentinel-policy"
         r = self.admin("POST", "/api/v1/policies", json={"name": self.policy, "events": ["scan"], "action": "allow",
@@ -377,7 +388,8 @@ class World:
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
                                  filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap",
                                  format="python", job_id=self.resync_job, policy=self.policy, hook_id=self.hook_id,
-                                 delivery=self.delivery, ent_id=self.ents.get(vis, self.ents["pub"]))
+                                 delivery=self.delivery, ent_id=self.ents.get(vis, self.ents["pub"]),
+                                 advisory_id=ADVISORY["id"])
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -429,6 +441,12 @@ class World:
             kw["json"] = {"name": f"snap{n}" if allowed else "denied-snap"}
         elif row.body == "rollback":
             kw["json"] = {"to": "1"}
+        elif row.body == "osv-record":
+            kw["json"] = ADVISORY
+        elif row.body == "osv-query":
+            kw["json"] = {"package": {"ecosystem": "PyPI", "name": "sentinel"}, "version": "1.0"}
+        elif row.body == "osv-batch":
+            kw["json"] = {"queries": [{"package": {"purl": "pkg:pypi/sentinel@1.0"}}]}
         elif row.body == "yank":
             kw["json"] = {"reason": "auth matrix"}
         elif row.body == "promotion":

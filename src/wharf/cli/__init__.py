@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import admin, client, hooks, policy, promotion, serve, snapshots
+from . import admin, advisories, client, hooks, policy, promotion, serve, snapshots
 
 app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
 app.command("serve")(serve.serve)
@@ -22,6 +22,7 @@ snapshots.register(app)
 promotion.register(app)
 policy.register(app)  # wharf quarantine ..., wharf policy ...
 hooks.register(app)
+app.add_typer(advisories.advisories_app, name="advisories")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ def prepare(settings: Settings) -> str | None:
         secret = core.bootstrap()
         core.republish_stale()
         core.snapshots.schedule_retention()
+        core.advisories.schedule()  # the first import from advisories_url, if set (each run queues the next)
         return secret
     finally:
         core.close()

@@ -84,8 +84,9 @@ class FormatPlugin(Protocol):
     name: str
     kinds: frozenset[str]
     # optional: ``index_path`` (where a client is pointed under /<repo>/, e.g. "simple/"), ``explain(core, group,
-    # name)``, ``upstream_preset(name)`` and ``link_files(core, repo, files)`` (make stored files downloadable when
-    # ``publish`` of some names does not link them; promotion calls it for files it added by reference)
+    # name)``, ``upstream_preset(name)``, ``link_files(core, repo, files)`` (make stored files downloadable when
+    # ``publish`` of some names does not link them; promotion calls it for files it added by reference) and
+    # ``osv_ecosystem`` (the OSV ecosystem of its packages, e.g. "PyPI": vulnerability advisories apply to the format)
 
     def normalize_name(self, name: str) -> str:
         """The ecosystem's canonical form of a package name (how names are stored and compared)."""

@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
+from ..security.advisories import AdvisoryService
 from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
@@ -76,6 +77,7 @@ class Core:
         self.policy = PolicyService(self)  # quarantine (core.policy.quarantine) and policies
         self.entitlements = EntitlementService(self)
         self.webhooks = WebhookService(self)
+        self.advisories = AdvisoryService(self)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

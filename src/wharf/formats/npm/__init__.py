@@ -19,6 +19,7 @@ UNPUBLISH_RULES = ("admin", "write", "never")
 class NpmFormat(FormatBase):
     name = "npm"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "npm"  # advisories: the OSV ecosystem of this format's packages
     index_path = ""  # npm is pointed at <wharf url>/<repo>/
 
     def make_routes(self, core: "Core") -> Any:

@@ -6,6 +6,7 @@ Errors are answered as npm shows them: JSON ``{"error": "..."}`` with the status
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -248,9 +249,19 @@ class NpmRoutes:
             if method != "POST":
                 raise _method(method, "POST")
             ctx.require("read")
-            await read_body(scope, receive, 64 * 1024 * 1024)
-            # no vulnerability data yet: a clean, empty answer in each endpoint's shape
-            return await send_json(send, 200, {} if rest.endswith("bulk") else _EMPTY_QUICK_AUDIT)
+            body = await read_body(scope, receive, 64 * 1024 * 1024)
+            if not rest.endswith("bulk"):  # the old quick-audit shape: npm uses it only when bulk fails
+                return await send_json(send, 200, _EMPTY_QUICK_AUDIT)
+            try:
+                if body[:2] == b"\x1f\x8b":  # npm gzips the bulk request (with or without Content-Encoding)
+                    body = gzip.decompress(body)
+                request = json.loads(body or b"{}")
+            except (OSError, ValueError, EOFError):
+                raise HTTPError(400, "the audit request is not (gzipped) JSON")
+            from .audit import bulk_advisories
+
+            answer = await anyio.to_thread.run_sync(lambda: bulk_advisories(self.core, ctx.base_url, request))
+            return await send_json(send, 200, answer)
         if rest == "v1/search":
             ctx.require("read")
             return await send_json(send, 200, {"objects": [], "total": 0, "time": ""})

@@ -19,6 +19,7 @@ __all__ = ["PythonFormat"]
 class PythonFormat(FormatBase):
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "PyPI"  # advisories: the OSV ecosystem of this format's packages
     index_path = "simple/"  # where a client is pointed, under /<repo>/
 
     def make_routes(self, core: "Core") -> Any:
