@@ -1,0 +1,1 @@
+"""Vetting: scan analyzers (licence, malware, typosquatting) and the security overview."""
