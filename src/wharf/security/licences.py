@@ -89,7 +89,10 @@ def _spdx(text: str) -> str | None:
     alias = _ALIASES.get(text.lower().rstrip("."))
     if alias is not None or text.lower().rstrip(".") in _ALIASES:
         return alias
-    info = _licensing().validate(text)
+    try:
+        info = _licensing().validate(text)
+    except Exception:  # the library raises on some malformed input instead of reporting it
+        return None
     if info.normalized_expression and not info.errors:
         return str(info.normalized_expression)
     # LicenseRef-* are valid SPDX (a licence the list does not have); keep them as written when that is the only issue
