@@ -31,6 +31,7 @@ class WharfApp:
         self.web = build_web(core)
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
         self.access_log = AccessLog(flush_seconds=core.settings.access_log_flush) if core.settings.access_log else None
+        self.worker: Any = None  # background tasks (started with the server, see _lifespan)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -121,8 +122,15 @@ class WharfApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.core.settings.worker:
+                    from .tasks import Worker
+
+                    self.worker = Worker(self.core, poll=self.core.settings.worker_poll)
+                    self.worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.worker is not None:
+                    await anyio.to_thread.run_sync(self.worker.stop)
                 if self.access_log is not None:
                     self.access_log.flush()
                 self.core.close()

@@ -27,6 +27,9 @@ class Settings:
     access_log_flush: float = 0.5  # seconds a line may wait to be written with others (0: one write per line)
     log_level: str = "info"
     token_cache_ttl: float = 5.0
+    worker: bool = True  # run background tasks in a thread of every server process (off: only `wharf worker`)
+    worker_poll: float = 1.0  # seconds an idle worker waits before looking for due tasks again
+    vetting: bool = True  # scan every new package version in background work
     bootstrap_token: str | None = field(default=None, repr=False)
 
     @property
@@ -53,7 +56,9 @@ _ENV = {
     "bootstrap_token": ("WHARF_BOOTSTRAP_TOKEN", str),
     "token_cache_ttl": ("WHARF_TOKEN_CACHE_TTL", float),
     "access_log_flush": ("WHARF_ACCESS_LOG_FLUSH", float),
+    "worker_poll": ("WHARF_WORKER_POLL", float),
 }
+_BOOLS = ("access_log", "worker", "vetting")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
 
@@ -62,9 +67,9 @@ def _coerce(name: str, value: object) -> object:
         return Path(str(value))
     if name in ("port", "workers", "max_upload_size") and value is not None:
         return int(value)  # type: ignore[arg-type]
-    if name in ("token_cache_ttl", "access_log_flush") and value is not None:
+    if name in ("token_cache_ttl", "access_log_flush", "worker_poll") and value is not None:
         return float(value)  # type: ignore[arg-type]
-    if name == "access_log" and isinstance(value, str):
+    if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")
     return value
 
@@ -86,8 +91,9 @@ def load_settings(config_file: Path | None = None, environ: dict[str, str] | Non
     for key, (var, _typ) in _ENV.items():
         if var in env and env[var] != "":
             values[key] = _coerce(key, env[var])
-    if "WHARF_ACCESS_LOG" in env:
-        values["access_log"] = _coerce("access_log", env["WHARF_ACCESS_LOG"])
+    for key in _BOOLS:
+        if f"WHARF_{key.upper()}" in env:
+            values[key] = _coerce(key, env[f"WHARF_{key.upper()}"])
     for key, value in flags.items():
         if value is not None:
             values[key] = _coerce(key, value)

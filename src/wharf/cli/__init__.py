@@ -11,6 +11,7 @@ from . import admin, client, serve
 app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
 app.command("serve")(serve.serve)
 app.command("check")(admin.check)
+app.command("worker")(admin.worker)
 app.add_typer(client.repo_app, name="repo")
 app.add_typer(client.token_app, name="token")
 app.command("push")(client.push)

@@ -10,7 +10,7 @@ import typer
 
 from ..config import load_settings
 
-__all__ = ["check"]
+__all__ = ["check", "worker"]
 
 
 def check(
@@ -46,3 +46,35 @@ def check(
                 typer.echo(f"{key}: {value}")
     if report["problems"] and not repair:
         raise typer.Exit(1)
+
+
+def worker(
+    data: Annotated[Optional[Path], typer.Option(help="data directory (env WHARF_DATA)")] = None,
+    database_url: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL (env WHARF_DATABASE_URL)")] = None,
+    once: Annotated[bool, typer.Option("--once", help="run what is due now, then exit")] = False,
+) -> None:
+    """Run background tasks (webhook deliveries, scans, resyncs, ...) without serving requests. Server processes
+    run them too unless started with WHARF_WORKER=0."""
+    import signal
+    import threading
+
+    from ..core.services import Core
+    from ..tasks import Worker
+
+    settings = load_settings(None, data=data, database_url=database_url)
+    core = Core(settings, migrate=True)
+    try:
+        if once:
+            typer.echo(f"ran {core.tasks.run_pending(core)} task(s)")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        runner = Worker(core, poll=settings.worker_poll)
+        runner.start()
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        runner.stop()
+    finally:
+        core.close()

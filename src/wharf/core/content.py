@@ -70,6 +70,7 @@ class AddResult:
     created: bool  # False: the identical file was already there (idempotent retry)
     version: int
     file: LiveFile
+    decisions: tuple[Any, ...] = ()  # policy decisions that let it in (core.ingest fills them)
 
 
 def _alive(v: int | None, table: Any = RepositoryContent):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "WharfError", "NotFound", "Conflict", "InvalidInput", "Unauthorized", "Forbidden", "FileExists",
-    "FileWasDeleted", "PayloadTooLarge",
+    "FileWasDeleted", "PayloadTooLarge", "PolicyDenied",
 ]
 
 
@@ -59,3 +59,10 @@ class FileWasDeleted(WharfError):
 class PayloadTooLarge(WharfError):
     status = 413
     reason = "too-large"
+
+
+class PolicyDenied(WharfError):
+    """A policy refused the operation (upload, proxy fetch, promotion); the message says which and why."""
+
+    status = 403
+    reason = "policy-denied"

@@ -18,7 +18,9 @@ from ..db.models import Repository
 from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
-from .content import ContentService
+from .content import AddResult, ContentService, NewArtifact
+from .events import Event, EventBus, file_entries
+from .ingest import AfterIngest, Decision, Gate
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
 from .repositories import RepositoryService
@@ -54,6 +56,16 @@ class Core:
         self.flights = SingleFlight(data / "state" / "locks")
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
+        # background work, the event stream and the ingest pipeline's extension points
+        from ..security.scan import ScanService
+        from ..tasks import TaskQueue
+
+        self.tasks = TaskQueue(self.sessions)
+        self.events = EventBus(self.sessions, self.tasks)
+        self.gates: list[Gate] = []
+        self.after_ingest: list[AfterIngest] = []
+        self.scans = ScanService(self)
+        # -- feature services --
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -85,6 +97,27 @@ class Core:
         return self.repos.flatten(group)
 
     # -- orchestration across services ---------------------------------------------------------------------
+    def ingest(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
+               allow_overwrite: bool = False, action: str = "upload", audit_tag: Any = None) -> AddResult:
+        """Record a validated file: gates (may refuse with PolicyDenied; nothing is kept), then the record, then
+        for a new file the follow-ups of the gates' decisions and ``package.created``. Every upload, proxy fetch
+        and promotion comes through here."""
+        decisions: list[Decision] = []
+        for gate in self.gates:
+            decisions.extend(gate(self, repo, new, action, actor))
+        kw: dict[str, Any] = {} if audit_tag is None else {"audit_tag": audit_tag}
+        result = self.content.add(repo, new, actor=actor, remote_addr=remote_addr, allow_overwrite=allow_overwrite, **kw)
+        if not result.created:
+            return result
+        result = dataclasses.replace(result, decisions=tuple(decisions))
+        for hook in self.after_ingest:
+            hook(self, repo, result, decisions, action)
+        self.events.emit(Event("package.created", repo.name, new.name, new.version, file_entries([result.file]),
+                               actor=actor, format=repo.format,
+                               detail={"action": action, "origin": new.origin,
+                                       "decisions": [d.to_json() for d in decisions]}))
+        return result
+
     def create_repository(self, **kw: Any) -> RepoInfo:
         info = self.repos.create(**kw)
         self.publish(info, None)
@@ -97,6 +130,12 @@ class Core:
     def remove_files(self, repo: RepoInfo, *, actor: str, remote_addr: str | None = None, **which: Any) -> list[Any]:
         """Delete files (by ``keys``, or ``name``[+``version``]) in a new version, unpublish them, re-render."""
         removed = self.content.remove(repo, actor=actor, remote_addr=remote_addr, **which)
+        by_release: dict[tuple[str, str], list[Any]] = {}
+        for f in removed:
+            by_release.setdefault((f.name, f.version), []).append(f)
+        for (name, version), files in by_release.items():
+            self.events.emit(Event("package.deleted", repo.name, name, version, file_entries(files), actor=actor,
+                                   format=repo.format))
         for f in removed:
             # the link is shared by every live key with the same bytes and file name (e.g. one file at two paths)
             if not self.content.is_live(repo.id, f.sha256, f.filename):

@@ -45,7 +45,7 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema to the newest (or the given) Alembic revision."""
     from alembic import command  # imported here: serving processes never need it
     from alembic.config import Config

@@ -30,6 +30,9 @@ __all__ = [
     "PackageAttribute",
     "Token",
     "AuditEvent",
+    "Task",
+    "Event",
+    "ScanResult",
     "utcnow",
 ]
 
@@ -180,3 +183,55 @@ class AuditEvent(Base):
     subject: Mapped[str | None] = mapped_column(String(500))
     remote_addr: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Task(Base):
+    """Durable background work: run by a worker thread in every server process (or ``wharf worker``)."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    backoff: Mapped[float] = mapped_column(default=2.0)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dedupe_key: Mapped[str | None] = mapped_column(String(300))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_tasks_due", "state", "run_at"), Index("ix_tasks_dedupe", "dedupe_key"))
+
+
+class Event(Base):
+    """The event stream: what happened to packages (created, promoted, quarantined, scanned, ...)."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    repository: Mapped[str | None] = mapped_column(String(100), index=True)
+    format: Mapped[str | None] = mapped_column(String(32))
+    package: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    files: Mapped[list[Any]] = mapped_column(default=list)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ScanResult(Base):
+    """The latest result of one analyzer for one package version in one repository."""
+
+    __tablename__ = "scan_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    analyzer: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pass | warn | fail | error
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    findings: Mapped[list[Any]] = mapped_column(default=list)
+    digest: Mapped[str] = mapped_column(String(64))  # of status+summary+findings: a change fires scan.completed
+    scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("repository_id", "name", "version", "analyzer", name="uq_scan_results_identity"),)

@@ -1,1 +1,1 @@
-"""Vetting: scan analyzers (licence, malware, typosquatting) and the security overview."""
+"""Vetting: analyzers that look at every package version (vulnerabilities, licences, malware, typosquatting)."""

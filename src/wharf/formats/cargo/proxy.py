@@ -149,8 +149,8 @@ class CargoProxy:
                               blob=ref, kind="crate", origin=url,
                               key=f"{normalize_name(spelled)}/{parse_semver(version).without_build}",
                               meta={"index": line, "crate": spelled, "description": None})
-            result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
-                                           allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
+            result = self.core.ingest(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                      allow_overwrite=True, action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
             link_file(self.core, repo.name, sha, filename)
             if result.created:
                 self.core.mark_published(repo.name, result.version)

@@ -271,7 +271,7 @@ class CargoRoutes:
                   "keywords": meta.get("keywords") or [], "repository": meta.get("repository")},
         )
         try:
-            core.content.add(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr, allow_overwrite=allow_overwrite)
+            core.ingest(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr, allow_overwrite=allow_overwrite)
         except FileWasDeleted:
             self._forget(writer, ref.sha256)
             raise InvalidCrate("exists", f"crate version `{vers}` was uploaded before and deleted; a version cannot "

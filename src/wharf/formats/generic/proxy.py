@@ -79,8 +79,8 @@ class GenericProxy:
             digests.update(_hash_file(core, ref.sha256))
         new = NewArtifact(format="generic", name=path.package, version="", filename=path.filename, blob=ref,
                           meta={"sha1": digests["sha1"], "md5": digests["md5"]}, key=path.key, origin=url)
-        result = core.content.add(repo, new, actor=f"proxy:{core.upstream(repo).host}", allow_overwrite=True,
-                                  audit_tag=AuditTag.FILE_CACHE)
+        result = core.ingest(repo, new, actor=f"proxy:{core.upstream(repo).host}", allow_overwrite=True,
+                             action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
         link_file(core, repo.name, ref.sha256, path.filename)
         if result.created:
             core.pages.delete(repo.name, listing.miss_key(path.key))

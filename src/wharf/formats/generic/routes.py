@@ -264,8 +264,8 @@ class GenericRoutes:
         new = NewArtifact(format="generic", name=path.package, version="", filename=path.filename, blob=ref,
                           meta={"sha1": digests["sha1"], "md5": digests["md5"]}, key=path.key)
         try:
-            result = core.content.add(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
-                                      allow_overwrite=allow_overwrite)
+            result = core.ingest(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
+                                 allow_overwrite=allow_overwrite)
         except (FileExists, FileWasDeleted) as exc:
             if writer.created:
                 core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)

@@ -131,8 +131,8 @@ class MavenProxy:
                           blob=ref, kind=target.extension, key=target.path, origin=origin,
                           meta={"path": target.path, "md5": digests["md5"], "sha1": digests["sha1"],
                                 "sha512": digests["sha512"], "classifier": target.classifier})
-        result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
-                                       allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
+        result = self.core.ingest(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                  allow_overwrite=True, action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
         store.publish_file(self.core, repo, result.file, result.version)
         if result.created:
             self.core.mark_published(repo.name, result.version)

@@ -186,7 +186,7 @@ class MavenRoutes:
                           meta={"path": what.path, "md5": digests["md5"], "sha1": digests["sha1"],
                                 "sha512": digests["sha512"], "classifier": what.classifier})
         try:
-            result = core.content.add(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr, allow_overwrite=overwrite)
+            result = core.ingest(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr, allow_overwrite=overwrite)
         except (FileExists, FileWasDeleted) as exc:
             if writer.created:
                 core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)

@@ -150,8 +150,8 @@ class NpmProxy:
             meta["shasum"] = expect["sha1"]
         new = NewArtifact(format="npm", name=name, version=version, filename=filename, blob=ref, kind="tarball",
                           key=key, meta=meta, origin=url)
-        result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
-                                       allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
+        result = self.core.ingest(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                  allow_overwrite=True, action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
         link_file(self.core, repo.name, ref.sha256, filename)
         self._shas[(repo.name, key)] = ref.sha256
         if result.created:

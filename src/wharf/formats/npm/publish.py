@@ -89,8 +89,8 @@ def publish_version(core: "Core", ctx: RequestContext, path_name: str, doc: dict
                                 "shasum": digests["sha1"]})
         allow_overwrite = bool(repo.setting("allow_overwrite", False))
         try:
-            result = core.content.add(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
-                                      allow_overwrite=allow_overwrite)
+            result = core.ingest(repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
+                                 allow_overwrite=allow_overwrite)
         except (FileExists, FileWasDeleted) as exc:
             if writer.created:
                 core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)
@@ -99,6 +99,10 @@ def publish_version(core: "Core", ctx: RequestContext, path_name: str, doc: dict
                                      "a version cannot be published again: publish a new version", reason="version-exists")
             raise HTTPError(403, f"cannot publish over the previously published version {req.name}@{req.version}",
                             reason="version-exists")
+        except Exception:  # e.g. a policy refused it: the blob must not stay behind
+            if writer.created:
+                core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)
+            raise
         if not result.created:
             raise HTTPError(403, f"cannot publish over the previously published version {req.name}@{req.version}",
                             reason="version-exists")

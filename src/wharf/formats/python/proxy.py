@@ -118,8 +118,8 @@ class PythonProxy:
         new = NewArtifact(format="python", name=pname, version=version, filename=filename, blob=BlobRef(sha, size, {"sha256": sha}),
                           kind=kind, meta=meta, metadata_blob=meta_ref, origin=origin)
         try:
-            result = self.core.content.add(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
-                                           allow_overwrite=True, audit_tag=AuditTag.FILE_CACHE)
+            result = self.core.ingest(repo, new, actor=f"proxy:{self.core.upstream(repo).host}",
+                                      allow_overwrite=True, action="proxy_fetch", audit_tag=AuditTag.FILE_CACHE)
         except FileExists:  # pragma: no cover - allow_overwrite makes this unreachable
             return
         # no re-render: a proxy's project pages mirror the upstream; the file becomes downloadable here, and the

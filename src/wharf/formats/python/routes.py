@@ -269,8 +269,8 @@ class PythonRoutes:
                     "digests": {"md5": digests["md5"], "blake2_256": digests["blake2_256"]},
                 },
             )
-            result = core.content.add(ctx.repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
-                                      allow_overwrite=allow_overwrite)
+            result = core.ingest(ctx.repo, new, actor=ctx.actor, remote_addr=ctx.remote_addr,
+                                 allow_overwrite=allow_overwrite)
         except Exception:
             # refused after all (a concurrent upload of the filename won): leave neither the file nor its metadata
             if writer.created:

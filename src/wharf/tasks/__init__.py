@@ -1,0 +1,181 @@
+"""Durable background work kept in the database (the ``tasks`` table).
+
+Every server process runs a worker thread (``Worker``) that claims due tasks one at a time; ``wharf worker`` runs
+the same loop on its own for deployments that keep request processes free of background work. A claim is a lease:
+a task whose process died is claimed again once its lease ends. A raising task is retried after
+``backoff * 2**(attempt-1)`` seconds until ``max_attempts``, then kept as ``failed`` with its error (a finished task
+is deleted: the event stream and the feature's own logs, e.g. webhook deliveries, are the record).
+
+The database is the queue on purpose: SQLite needs nothing else on one machine, and PostgreSQL's
+``FOR UPDATE SKIP LOCKED`` lets several nodes share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db.models import Task, utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..core.services import Core
+
+__all__ = ["TaskQueue", "Worker", "TaskFn"]
+
+log = logging.getLogger("wharf.tasks")
+
+TaskFn = Callable[["Core", dict[str, Any]], None]
+LEASE = timedelta(minutes=5)
+
+
+class TaskQueue:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+        self._handlers: dict[str, TaskFn] = {}
+        self.wakeup = threading.Event()  # set on enqueue: this process's worker looks at once
+
+    def register(self, kind: str, fn: TaskFn) -> None:
+        self._handlers[kind] = fn
+
+    def enqueue(self, kind: str, payload: dict[str, Any], *, delay: float = 0.0, max_attempts: int = 5,
+                backoff: float = 2.0, dedupe_key: str | None = None, session: Session | None = None) -> int | None:
+        """Queue work; with ``dedupe_key``, nothing is added while a queued task has the same key (returns None).
+        With ``session``, the task commits with the caller's transaction."""
+        row = Task(kind=kind, payload=payload, state="queued", attempts=0, max_attempts=max_attempts, backoff=backoff,
+                   run_at=utcnow() + timedelta(seconds=delay), dedupe_key=dedupe_key, created_at=utcnow())
+        if session is not None:
+            return self._add(session, row)
+        with self._sessions.begin() as s:
+            task_id = self._add(s, row)
+        self.wakeup.set()
+        return task_id
+
+    @staticmethod
+    def _add(s: Session, row: Task) -> int | None:
+        if row.dedupe_key is not None and s.scalar(select(Task.id).where(
+                Task.dedupe_key == row.dedupe_key, Task.state == "queued").limit(1)) is not None:
+            return None
+        s.add(row)
+        s.flush()
+        return row.id
+
+    # -- running --------------------------------------------------------------------------------------------
+    def _claim(self) -> Task | None:
+        now = utcnow()
+        due = or_(Task.state == "queued", (Task.state == "running") & (Task.lease_until < now))
+        with self._sessions.begin() as s:
+            q = select(Task).where(due, Task.run_at <= now).order_by(Task.run_at, Task.id).limit(1)
+            if s.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            task = s.scalar(q)
+            if task is None:
+                return None
+            task.state, task.lease_until, task.attempts = "running", now + LEASE, task.attempts + 1
+            s.flush()
+            s.expunge(task)
+            return task
+
+    def run_one(self, core: "Core") -> bool:
+        """Claim and run one due task; False if none was due."""
+        task = self._claim()
+        if task is None:
+            return False
+        fn = self._handlers.get(task.kind)
+        try:
+            if fn is None:
+                raise LookupError(f"no handler for task kind {task.kind!r} in this process")
+            fn(core, task.payload)
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then kept with its message
+            self._failed(task, exc)
+        else:
+            with self._sessions.begin() as s:
+                s.execute(delete(Task).where(Task.id == task.id))
+        return True
+
+    def _failed(self, task: Task, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        final = task.attempts >= task.max_attempts
+        values: dict[str, Any] = {"last_error": error, "lease_until": None}
+        if final:
+            values["state"] = "failed"
+            log.warning("task %s (%s) failed for good after %d attempts: %s", task.id, task.kind, task.attempts, error)
+        else:
+            values["state"] = "queued"
+            values["run_at"] = utcnow() + timedelta(seconds=task.backoff * 2 ** (task.attempts - 1))
+        with self._sessions.begin() as s:
+            s.execute(update(Task).where(Task.id == task.id).values(**values))
+
+    def run_pending(self, core: "Core", limit: int | None = None) -> int:
+        """Run due tasks in this thread until none is due (or ``limit``); returns how many ran."""
+        done = 0
+        while (limit is None or done < limit) and self.run_one(core):
+            done += 1
+        return done
+
+    def pending(self, kind: str | None = None) -> int:
+        """Queued or running tasks (failed ones excluded)."""
+        q = select(func.count(Task.id)).where(Task.state.in_(("queued", "running")))
+        if kind is not None:
+            q = q.where(Task.kind == kind)
+        with self._sessions() as s:
+            return int(s.scalar(q) or 0)
+
+    def drain(self, core: "Core", timeout: float = 30.0) -> bool:
+        """Run due work here until nothing is queued or running (other workers may help); False on timeout.
+        Retries that are not yet due count as pending: a caller waiting for them waits for their backoff."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.run_one(core):
+                if self.pending() == 0:
+                    return True
+                time.sleep(0.05)
+        return False
+
+    def list(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        q = select(Task).order_by(Task.id.desc()).limit(limit)
+        if state is not None:
+            q = q.where(Task.state == state)
+        with self._sessions() as s:
+            return [{"id": t.id, "kind": t.kind, "state": t.state, "attempts": t.attempts,
+                     "max_attempts": t.max_attempts, "run_at": t.run_at.isoformat() if t.run_at else None,
+                     "last_error": t.last_error, "payload": t.payload} for t in s.scalars(q)]
+
+
+class Worker:
+    """A daemon thread that runs due tasks; it sleeps ``poll`` seconds when idle (or until this process queues work)."""
+
+    def __init__(self, core: "Core", *, poll: float = 1.0):
+        self._core = core
+        self._poll = poll
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="wharf-worker", daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        queue = self._core.tasks
+        while not self._stop.is_set():
+            try:
+                ran = queue.run_one(self._core)
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: try again later
+                log.exception("background worker error")
+                ran = False
+            if not ran:
+                queue.wakeup.wait(self._poll)
+                queue.wakeup.clear()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._core.tasks.wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
