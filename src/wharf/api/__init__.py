@@ -23,7 +23,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
-    from . import audit, events, repositories, tokens
+    from . import audit, events, repositories, security, tokens
 
     app = FastAPI(title="Wharf", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
                   redoc_url=None, description="Management API of the Wharf artifact repository.")
@@ -32,6 +32,7 @@ def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
     app.include_router(tokens.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(events.router, prefix="/api/v1")
+    app.include_router(security.router, prefix="/api/v1")
 
     @app.exception_handler(WharfError)
     async def _wharf_error(_request: Request, exc: WharfError) -> JSONResponse:

@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
+from ..security.vetting import VettingService
 from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
@@ -66,6 +67,7 @@ class Core:
         self.after_ingest: list[AfterIngest] = []
         self.scans = ScanService(self)
         # -- feature services --
+        self.vetting = VettingService(self)  # licence, malware and typosquatting analyzers (security/vetting.py)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -174,7 +174,8 @@ def test_scans_run_on_created_store_results_and_emit_only_on_change(core):
     assert len(events) == 2 and events[0].detail["changed"] == ["sizes"]
     facts = core.scans.facts(repo, "pkg", "1.0")
     assert facts["bytes"] == len(b"wheel bytes") + len(b"sdist!") and facts["scanned"]
-    assert facts["scan_status"] == {"sizes": "fail", "broken": "error"}
+    # (vetting's own analyzers run too: only this test's two are compared)
+    assert {a: facts["scan_status"][a] for a in ("sizes", "broken")} == {"sizes": "fail", "broken": "error"}
 
 
 def test_no_background_work_is_queued_when_nothing_would_use_it(tmp_path):
@@ -184,6 +185,8 @@ def test_no_background_work_is_queued_when_nothing_would_use_it(tmp_path):
         try:
             if analyzers:
                 c.scans.register("noop", lambda core, target: {"status": "pass"})
+            else:  # vetting registers its analyzers in every Core: take them away for this case
+                c.scans._analyzers.clear()
             repo = c.create_repository(name="dev", format="python", actor="t")
             c.ingest(repo, _new(c), actor="t")
             assert c.tasks.pending() == 0 and len(c.events.list(repository="dev")) == 1
