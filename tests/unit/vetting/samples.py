@@ -56,8 +56,9 @@ def evil_npm() -> FakeFile:
     return FakeFile("evil-js-1.0.0.tgz", pack_tarball(pkg, members=[("package/index.js", EXFIL_JS.encode())]))
 
 
-def clean_wheel(name: str = "clean-pkg", **kw: Any) -> FakeFile:
-    return FakeFile(f"{name.replace('-', '_')}-1.0-py3-none-any.whl", wheel_bytes(name, "1.0", module_code=BENIGN, **kw))
+def clean_wheel(name: str = "clean-pkg", version: str = "1.0", **kw: Any) -> FakeFile:
+    return FakeFile(f"{name.replace('-', '_')}-{version}-py3-none-any.whl",
+                    wheel_bytes(name, version, module_code=BENIGN, **kw))
 
 
 def crate(license_line: str = 'license = "MIT OR Apache-2.0"') -> FakeFile:
