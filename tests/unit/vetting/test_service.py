@@ -107,3 +107,18 @@ def test_overview_counts_vulnerabilities_and_history(core):
                                           ({"score": 7.5}, "high"), ({"level": "low"}, "low"), ("bogus", None), (None, None)])
 def test_severity_of(value, level):
     assert overview.severity_of(value) == level
+
+
+def test_operator_popular_list_from_settings(tmp_path):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "pypi.txt").write_text("acme-internal-core\n")
+    c = Core(Settings(data=tmp_path / "data", worker=False, vetting_popular_dir=lists), migrate=True)
+    try:
+        repo = c.create_repository(name="dev", format="python", actor="t")
+        _ingest(c, repo, "python", "acme-internal-cor", "1.0", clean_wheel("acme-internal-cor"))
+        assert c.tasks.drain(c, timeout=30)
+        hit = c.scans.results(repo.id, "acme-internal-cor", "1.0")["typosquat"]["findings"][0]
+        assert (hit["similar_to"], hit["kind"], hit["source"]) == ("acme-internal-core", "omitted", "popular")
+    finally:
+        c.close()
