@@ -117,3 +117,24 @@ def test_vetting_off_scans_nothing(tmp_path):
         # an explicit rescan still works
         res = server.api("POST", f"/api/v1/security/packages/{repo}/plain/1.0/scan").json()
         assert res["results"]["malware"]["status"] == "fail"
+
+
+def test_packages_fetched_through_a_proxy_are_vetted(sqlite_server, tmp_path):
+    from tests.support.artifacts import wheel_bytes
+    from tests.support.clients import pip_install
+    from tests.support.fake_upstream import FakeUpstream
+
+    server = sqlite_server
+    up = FakeUpstream().start()
+    try:
+        up.project("reqeusts", {"reqeusts-1.0-py3-none-any.whl": wheel_bytes("reqeusts", "1.0", module_code=OBFUSCATED)})
+        repo = unique("vetproxy")
+        r = server.api("POST", "/api/v1/repositories", json={"name": repo, "format": "python", "kind": "proxy",
+                                                             "config": {"upstream": {"url": f"{up.url}/simple/"}}})
+        assert r.status_code == 201, r.text
+        assert pip_install(tmp_path, f"{server.url}/{repo}/simple/", "reqeusts", target=tmp_path / "t").ok
+        latest = wait_scanned(server, repo, "reqeusts")["versions"][0]
+    finally:
+        up.stop()
+    assert latest["status"]["malware"] == "fail"
+    assert any(f["similar_to"] == "requests" and f["source"] == "popular" for f in latest["findings"]["typosquat"])
