@@ -37,26 +37,27 @@ def security_overview(core: CoreDep, caller: CallerDep, repository: str | None =
     return {"repositories": out}
 
 
-@router.get("/security/packages/{repository}/{name:path}")
-def security_package(core: CoreDep, caller: CallerDep, repository: str, name: str) -> dict[str, Any]:
-    """Every live version of a package with its results, findings and vulnerabilities (fixed versions), newest first;
-    ``releases`` is the history oldest first with the number of unresolved vulnerabilities in each."""
-    repo = _readable(core, caller, repository)
-    norm = core.plugin(repo).normalize_name(name)
+@router.post("/security/packages/{name}/{package}/{version}/scan")
+def rescan(core: CoreDep, caller: CallerDep, name: str, package: str, version: str) -> dict[str, Any]:
+    """Run every analyzer on a package version of repository ``name`` now (admin on it); returns the results."""
+    repo = core.repos.get(name)
+    caller.require("admin", name)
+    if repo is None:
+        raise NotFound(f"no repository named '{name}'")
+    results = core.scans.scan(repo, core.plugin(repo).normalize_name(package), version)
+    if not results:
+        raise NotFound(f"no files of {package} {version} in repository '{name}'")
+    return {"repository": name, "name": package, "version": version, "results": results}
+
+
+@router.get("/security/packages/{name}/{package:path}")
+def security_package(core: CoreDep, caller: CallerDep, name: str, package: str) -> dict[str, Any]:
+    """Every live version of a package of repository ``name`` with its results, findings and vulnerabilities (fixed
+    versions), newest first; ``releases`` is the history oldest first with the number of unresolved vulnerabilities
+    in each."""
+    repo = _readable(core, caller, name)
+    norm = core.plugin(repo).normalize_name(package)
     doc = overview.package_overview(core, repo, norm)
     if doc is None:
-        raise NotFound(f"no package '{name}' in repository '{repository}'")
+        raise NotFound(f"no package '{package}' in repository '{name}'")
     return doc
-
-
-@router.post("/security/packages/{repository}/{name}/{version}/scan")
-def rescan(core: CoreDep, caller: CallerDep, repository: str, name: str, version: str) -> dict[str, Any]:
-    """Run every analyzer on a package version now (admin on the repository); returns the results."""
-    repo = core.repos.get(repository)
-    caller.require("admin", repository)
-    if repo is None:
-        raise NotFound(f"no repository named '{repository}'")
-    results = core.scans.scan(repo, core.plugin(repo).normalize_name(name), version)
-    if not results:
-        raise NotFound(f"no files of {name} {version} in repository '{repository}'")
-    return {"repository": repository, "name": name, "version": version, "results": results}

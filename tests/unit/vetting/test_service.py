@@ -122,3 +122,24 @@ def test_operator_popular_list_from_settings(tmp_path):
         assert (hit["similar_to"], hit["kind"], hit["source"]) == ("acme-internal-core", "omitted", "popular")
     finally:
         c.close()
+
+
+def test_overview_reads_the_policy_decision_log_when_there_is_one(core):
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    _ingest(core, repo, "python", "lib", "1.0", clean_wheel("lib"))
+    _ingest(core, repo, "python", "lib", "2.0", clean_wheel("lib", "2.0"))
+    assert core.tasks.drain(core, timeout=30)
+
+    class Log:  # the policy area's decisions(): newest first
+        def decisions(self, *, repository=None, name=None, version=None, policy=None, limit=100):
+            rows = [{"policy": "no-malware", "package": "lib", "version": "2.0", "result": "deny"},
+                    {"policy": "no-malware", "package": "lib", "version": "1.0", "result": "allow"},
+                    {"policy": "no-malware", "package": "lib", "version": "2.0", "result": "allow"}]
+            return [r for r in rows if name is None or r["package"] == name]
+
+    core.policy = Log()
+    doc = overview.repository_overview(core, repo)
+    assert doc["by_policy"] == {"no-malware": {"allow": 1, "deny": 1}}
+    pkg = overview.package_overview(core, repo, "lib")
+    assert [(v["version"], v["policies"]) for v in pkg["versions"]] == [("2.0", {"no-malware": "deny"}),
+                                                                        ("1.0", {"no-malware": "allow"})]
