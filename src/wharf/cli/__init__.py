@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import admin, client, serve
+from . import admin, client, security, serve
 
 app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
 app.command("serve")(serve.serve)
@@ -18,6 +18,7 @@ app.command("push")(client.push)
 app.command("yank")(client.yank)
 app.command("audit")(client.audit)
 app.command("whoami")(client.whoami)
+app.add_typer(security.security_app, name="security")
 
 
 def main() -> None:

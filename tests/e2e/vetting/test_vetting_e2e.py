@@ -4,6 +4,7 @@ record malware, licence and typosquatting results; the security overview API and
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 import time
 from typing import Any
 
@@ -137,3 +138,27 @@ def test_packages_fetched_through_a_proxy_are_vetted(sqlite_server, tmp_path):
         up.stop()
     assert latest["status"]["malware"] == "fail"
     assert any(f["similar_to"] == "requests" and f["source"] == "popular" for f in latest["findings"]["typosquat"])
+
+
+def test_cli_overview_show_and_scan(sqlite_server, tmp_path):
+    import subprocess
+    import sys
+
+    server = sqlite_server
+    repo = unique("vetcli")
+    server.create_repo(repo)
+    wheel = make_wheel(tmp_path, "cli-demo", "1.0", module_code=OBFUSCATED)
+    assert twine_upload(tmp_path, f"{server.url}/{repo}/legacy/", [wheel], token=server.token).ok
+    wait_scanned(server, repo, "cli-demo")
+    wharf = [str(Path(sys.executable).parent / "wharf")]
+    env = {"WHARF_URL": server.url, "WHARF_TOKEN": server.token, "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+
+    def run(*args: str) -> str:
+        p = subprocess.run(wharf + ["security", *args], env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    assert "cli-demo" in run("overview", repo) and "1/1 versions scanned" in run("overview", repo)
+    out = run("show", f"{repo}/cli-demo")
+    assert "wharf_obfuscated_exec" in out and "cli_demo/__init__.py:4" in out
+    assert '"malware": "fail"' in run("scan", f"{repo}/cli-demo@1.0")
