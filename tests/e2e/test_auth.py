@@ -137,6 +137,10 @@ ROWS: tuple[Row, ...] = (
     # -- audit -----------------------------------------------------------------------------------------------------
     Row("GET", V1 + "/audit", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/audit", 200, query="?repository={repo}", **A),
+    # -- events and background work --------------------------------------------------------------------------------
+    Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
+    Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
 )
 
 

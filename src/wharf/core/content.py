@@ -8,7 +8,7 @@ A key (Python: the filename) that was ever in the repository stays reserved unle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -127,9 +127,11 @@ class ContentService:
         return repo.version
 
     def add(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
-            allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD) -> AddResult:
+            allow_overwrite: bool = False, audit_tag: audit.AuditTag = audit.AuditTag.FILE_UPLOAD,
+            on_record: Callable[[Session, AddResult], None] | None = None) -> AddResult:
         """Add a file in a new repository version. Uploads and proxy fetches are the hot write path: statements
-        are built once (module level) and executed with parameters, so a call costs round trips, not SQL building."""
+        are built once (module level) and executed with parameters, so a call costs round trips, not SQL building.
+        ``on_record(session, result)`` runs in the same transaction when a new file is recorded (e.g. its event)."""
         key = new.repo_key
         try:
             with self._sessions.begin() as s:
@@ -164,9 +166,12 @@ class ContentService:
                              at=now, sha256=new.blob.sha256, size=new.blob.size, name=new.name, version=new.version,
                              origin=new.origin)
                 meta_sha = new.metadata_blob.sha256 if new.metadata_blob else None
-                return AddResult(True, version, LiveFile(artifact_id, new.name, new.version, new.filename, new.blob.sha256,
-                                                         new.blob.size, new.kind, new.meta or {}, meta_sha, False, None,
-                                                         now, actor, key))
+                result = AddResult(True, version, LiveFile(artifact_id, new.name, new.version, new.filename,
+                                                           new.blob.sha256, new.blob.size, new.kind, new.meta or {},
+                                                           meta_sha, False, None, now, actor, key))
+                if on_record is not None:
+                    on_record(s, result)
+                return result
         except IntegrityError:
             # a concurrent upload of the same key won the race (unique live-key index)
             raise FileExists(f"File already exists ('{key}'): another upload of it completed first.")

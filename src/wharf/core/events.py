@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Event as EventRow
@@ -34,6 +34,7 @@ EVENT_TYPES = frozenset({
 })
 
 Subscriber = Callable[["Core", "Event"], None]
+_INSERT = insert(EventRow.__table__).returning(EventRow.__table__.c.id)  # built once: emit is on the upload path
 
 
 @dataclass(frozen=True)
@@ -99,15 +100,14 @@ class EventBus:
         return self._store(session, event)
 
     def _store(self, s: Session, event: Event) -> int:
-        row = EventRow(type=event.type, repository=event.repository, format=event.format, package=event.package,
-                       version=event.version, actor=event.actor, files=list(event.files), detail=event.detail,
-                       at=event.at or utcnow())
-        s.add(row)
-        s.flush()
+        event_id = int(s.execute(_INSERT, {
+            "type": event.type, "repository": event.repository, "format": event.format, "package": event.package,
+            "version": event.version, "actor": event.actor, "files": list(event.files), "detail": event.detail,
+            "at": event.at or utcnow()}).scalar_one())
         for name, (_fn, types, when) in self._subscribers.items():
             if (types is None or event.type in types) and (when is None or when(event)):
-                self._tasks.enqueue(f"event:{name}", {"event": row.id}, session=s)
-        return row.id
+                self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
+        return event_id
 
     def get(self, event_id: int) -> Event | None:
         with self._sessions() as s:

@@ -1,5 +1,6 @@
 """The ingest pipeline every new file goes through (upload, proxy fetch, promotion):
-validate (the format did it) -> gates (policies may refuse) -> record -> follow-ups -> ``package.created``.
+validate (the format did it) -> gates (policies may refuse) -> record + ``package.created`` (one transaction)
+-> follow-ups.
 
 A gate sees the candidate before anything is recorded: raising ``PolicyDenied`` refuses it and nothing is kept.
 Gates return ``Decision``s; after the file is recorded the ``after_ingest`` hooks act on them (quarantine, tags).

@@ -101,23 +101,27 @@ class Core:
     # -- orchestration across services ---------------------------------------------------------------------
     def ingest(self, repo: RepoInfo, new: NewArtifact, *, actor: str, remote_addr: str | None = None,
                allow_overwrite: bool = False, action: str = "upload", audit_tag: Any = None) -> AddResult:
-        """Record a validated file: gates (may refuse with PolicyDenied; nothing is kept), then the record, then
-        for a new file the follow-ups of the gates' decisions and ``package.created``. Every upload, proxy fetch
-        and promotion comes through here."""
+        """Record a validated file: gates (may refuse with PolicyDenied; nothing is kept), then the record with its
+        ``package.created`` event (one transaction), then for a new file the follow-ups of the gates' decisions.
+        Every upload, proxy fetch and promotion comes through here."""
         decisions: list[Decision] = []
         for gate in self.gates:
             decisions.extend(gate(self, repo, new, action, actor))
         kw: dict[str, Any] = {} if audit_tag is None else {"audit_tag": audit_tag}
-        result = self.content.add(repo, new, actor=actor, remote_addr=remote_addr, allow_overwrite=allow_overwrite, **kw)
+        detail = {"action": action, "origin": new.origin, "decisions": [d.to_json() for d in decisions]}
+
+        def created(session: Any, result: AddResult) -> None:  # the event commits with the file
+            self.events.emit(Event("package.created", repo.name, new.name, new.version, file_entries([result.file]),
+                                   actor=actor, format=repo.format, detail=detail), session=session)
+
+        result = self.content.add(repo, new, actor=actor, remote_addr=remote_addr, allow_overwrite=allow_overwrite,
+                                  on_record=created, **kw)
         if not result.created:
             return result
+        self.tasks.wakeup.set()
         result = dataclasses.replace(result, decisions=tuple(decisions))
         for hook in self.after_ingest:
             hook(self, repo, result, decisions, action)
-        self.events.emit(Event("package.created", repo.name, new.name, new.version, file_entries([result.file]),
-                               actor=actor, format=repo.format,
-                               detail={"action": action, "origin": new.origin,
-                                       "decisions": [d.to_json() for d in decisions]}))
         return result
 
     def create_repository(self, **kw: Any) -> RepoInfo:
