@@ -141,6 +141,11 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
+    # -- security overview (vetting) ---------------------------------------------------------------------------------
+    Row("GET", V1 + "/security/overview", 200, glob=ANYONE),  # lists only the repositories the caller may read
+    Row("GET", V1 + "/security/overview", 200, query="?repository={repo}", **R),
+    Row("GET", V1 + "/security/packages/{name}/{package}", 200, **R),
+    Row("POST", V1 + "/security/packages/{name}/{package}/{version}/scan", 200, **A),
 )
 
 
