@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from ..db.models import RepositoryContent
 from . import licences, malware, typosquat
 from .archive import Limits
+from .sandbox import ScannerProcess
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.interfaces import RepoInfo
@@ -30,6 +31,8 @@ class VettingService:
         self._core = core
         self.limits = limits or Limits()
         self.include_guarddog = True
+        self.isolate = True  # malware scans in a niced, memory-capped helper process (security/sandbox.py)
+        self._sandbox = ScannerProcess()
         core.scans.register("licence", self.licence)
         core.scans.register("malware", self.malware)
         core.scans.register("typosquat", self.typosquat)
@@ -40,7 +43,14 @@ class VettingService:
         return licences.analyze(target.files, target.open, getattr(plugin, "declared_licence", None), limits=self.limits)
 
     def malware(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        paths = [core.blobs.local_path(f.sha256) for f in target.files]
+        if self.isolate and all(p is not None for p in paths):
+            return self._sandbox.analyze([(f.filename, str(p)) for f, p in zip(target.files, paths)],
+                                         limits=self.limits, include_guarddog=self.include_guarddog)
         return malware.analyze(target.files, target.open, limits=self.limits, include_guarddog=self.include_guarddog)
+
+    def close(self) -> None:
+        self._sandbox.close()
 
     def typosquat(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
         plugin = core.plugin(target.repo)
