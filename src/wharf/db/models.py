@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -195,7 +196,7 @@ class Task(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
-    backoff: Mapped[float] = mapped_column(default=2.0)
+    backoff: Mapped[float] = mapped_column(Float, default=2.0)
     run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dedupe_key: Mapped[str | None] = mapped_column(String(300))
