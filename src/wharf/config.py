@@ -30,6 +30,7 @@ class Settings:
     worker: bool = True  # run background tasks in a thread of every server process (off: only `wharf worker`)
     worker_poll: float = 1.0  # seconds an idle worker waits before looking for due tasks again
     vetting: bool = True  # scan every new package version in background work
+    vetting_popular_dir: Path | None = None  # extra popular-name lists for typosquatting: <dir>/<list>.txt
     bootstrap_token: str | None = field(default=None, repr=False)
     # CIDR ranges of reverse proxies whose X-Forwarded-For is believed (empty: the TCP peer is the client)
     trusted_proxies: tuple[str, ...] = ()
@@ -68,13 +69,14 @@ _ENV = {
     "worker_poll": ("WHARF_WORKER_POLL", float),
     "advisories_url": ("WHARF_ADVISORIES_URL", str),
     "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
+    "vetting_popular_dir": ("WHARF_VETTING_POPULAR_DIR", Path),
 }
 _BOOLS = ("access_log", "worker", "vetting")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
 
 def _coerce(name: str, value: object) -> object:
-    if name in ("data", "tls_cert", "tls_key") and value is not None:
+    if name in ("data", "tls_cert", "tls_key", "vetting_popular_dir") and value is not None:
         return Path(str(value))
     if name in ("port", "workers", "max_upload_size") and value is not None:
         return int(value)  # type: ignore[arg-type]

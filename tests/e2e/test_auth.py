@@ -198,6 +198,11 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/-/osv/v1/query", 200, glob=ANYONE, body="osv-query"),
     Row("POST", "/-/osv/v1/querybatch", 200, glob=ANYONE, body="osv-batch"),
     Row("GET", "/-/osv/v1/vulns/{advisory_id}", 200, glob=ANYONE),
+    # -- security overview (vetting) ---------------------------------------------------------------------------------
+    Row("GET", V1 + "/security/overview", 200, glob=ANYONE),  # lists only the repositories the caller may read
+    Row("GET", V1 + "/security/overview", 200, query="?repository={repo}", **R),
+    Row("GET", V1 + "/security/packages/{name}/{package}", 200, **R),
+    Row("POST", V1 + "/security/packages/{name}/{package}/{version}/scan", 200, **A),
 )
 ADVISORY = {"id": "WHARF-AUTH-1", "modified": "2026-01-01T00:00:00Z",
             "affected": [{"package": {"ecosystem": "PyPI", "name": "sentinel"}, "versions": ["1.0"]}]}

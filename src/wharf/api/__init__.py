@@ -23,7 +23,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
-    from . import advisories, audit, events, hooks, policy, promotion, repositories, snapshots, tokens
+    from . import advisories, audit, events, hooks, policy, promotion, repositories, security, snapshots, tokens
     from .deps import repository_access
 
     app = FastAPI(title="Wharf", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
@@ -39,6 +39,7 @@ def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
     app.include_router(policy.router, prefix="/api/v1")
     app.include_router(hooks.router, prefix="/api/v1")
     app.include_router(advisories.router)  # its paths are absolute: /api/v1/advisories/... and /-/osv/v1/...
+    app.include_router(security.router, prefix="/api/v1")
 
     @app.exception_handler(WharfError)
     async def _wharf_error(_request: Request, exc: WharfError) -> JSONResponse:

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
 from ..security.advisories import AdvisoryService
+from ..security.vetting import VettingService
 from ..storage import make_blob_store
 from .audit import AuditLog
 from .auth import TokenService
@@ -78,6 +79,7 @@ class Core:
         self.entitlements = EntitlementService(self)
         self.webhooks = WebhookService(self)
         self.advisories = AdvisoryService(self)
+        self.vetting = VettingService(self)  # licence, malware and typosquatting analyzers (security/vetting.py)
 
     # -- per request ---------------------------------------------------------------------------------------
     def refresh(self) -> None:

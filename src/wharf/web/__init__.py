@@ -61,7 +61,8 @@ def build_web(core: "Core") -> Starlette:
         rows = "".join(f"<tr><td><a href='/ui/{escape(r.name)}/'>{escape(r.name)}</a></td><td>{r.format}</td>"
                        f"<td>{r.kind}</td><td>{'private' if r.private else 'public'}</td></tr>" for r in repos)
         return _page("Repositories", f"<table><tr><th>name</th><th>format</th><th>kind</th><th>access</th></tr>{rows}</table>"
-                     "<p class='muted'>API: <a href='/api/v1/docs'>/api/v1/docs</a></p>")
+                     "<p class='muted'>API: <a href='/api/v1/docs'>/api/v1/docs</a> · "
+                     "<a href='/ui/-/security/'>security overview</a></p>")
 
     async def repository(request: Request) -> Response:
         name = request.path_params["repo"]
@@ -111,7 +112,10 @@ def build_web(core: "Core") -> Starlette:
         headers = {"WWW-Authenticate": 'Basic realm="wharf"'} if e.status == 401 else None
         return Response(e.message, status_code=e.status, headers=headers)
 
+    from .security import security_routes
+
     return Starlette(routes=[
+        *security_routes(core, _page, visible_repo, principal),
         Route("/ui/", home), Route("/ui/{repo}/", repository), Route("/ui/{repo}/{package}/", package),
         Route("/favicon.ico", lambda r: Response(status_code=404)),
     ], exception_handlers={_NeedAuth: _auth, WharfError: _err})

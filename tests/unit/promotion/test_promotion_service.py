@@ -64,7 +64,8 @@ def test_gates_see_the_promotion_and_their_decisions_are_recorded(core):
 
 
 def test_move_emits_moved_and_the_trail_tells_the_story(core):
-    dev, prod = _repo(core, "dev"), _repo(core, "prod")
+    dev = _repo(core, "dev")
+    _repo(core, "prod")
     _put(core, dev, "tools/m", "2", "m.bin", b"m" * 10)
     t = core.promotions.transfer("dev", "prod", "tools/m", operation="move", actor="bob")
     assert t.removed_from_source == ["tools/m/m.bin"]

@@ -34,6 +34,12 @@ class CargoFormat(FormatBase):
         return {}
 
 
+    def declared_licence(self, file: Any, read: Any) -> dict[str, Any] | None:
+        """What the file's metadata declares as its licence (vetting normalises it to SPDX)."""
+        from .licence import declared_licence
+
+        return declared_licence(file, read)
+
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish
 

@@ -20,6 +20,7 @@ class NpmFormat(FormatBase):
     name = "npm"
     kinds = frozenset({"hosted", "proxy", "group"})
     osv_ecosystem = "npm"  # advisories: the OSV ecosystem of this format's packages
+    popular_names = "npm"  # the popular-packages list typosquatting checks compare new names with
     index_path = ""  # npm is pointed at <wharf url>/<repo>/
 
     def make_routes(self, core: "Core") -> Any:
@@ -74,6 +75,12 @@ class NpmFormat(FormatBase):
             raise InvalidInput(f"unknown setting(s) for npm repositories: {', '.join(sorted(config))}")
         return out
 
+
+    def declared_licence(self, file: Any, read: Any) -> dict[str, Any] | None:
+        """What the file's metadata declares as its licence (vetting normalises it to SPDX)."""
+        from .licence import declared_licence
+
+        return declared_licence(file, read)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish

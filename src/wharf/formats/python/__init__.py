@@ -20,6 +20,7 @@ class PythonFormat(FormatBase):
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
     osv_ecosystem = "PyPI"  # advisories: the OSV ecosystem of this format's packages
+    popular_names = "pypi"  # the popular-packages list typosquatting checks compare new names with
     index_path = "simple/"  # where a client is pointed, under /<repo>/
 
     def make_routes(self, core: "Core") -> Any:
@@ -51,6 +52,12 @@ class PythonFormat(FormatBase):
             raise InvalidInput(f"unknown setting(s) for python repositories: {', '.join(sorted(config))}")
         return {}
 
+
+    def declared_licence(self, file: Any, read: Any) -> dict[str, Any] | None:
+        """What the file's metadata declares as its licence (vetting normalises it to SPDX)."""
+        from .licence import declared_licence
+
+        return declared_licence(file, read)
 
     def publish(self, core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:
         from .index import publish

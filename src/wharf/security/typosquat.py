@@ -1,0 +1,179 @@
+"""Typosquatting analyzer: is a new package name one small edit away from a name the repository already trusts or
+from a popular package?
+
+Edits recognised (after the format's own name normalisation): ``repeated`` (a character doubled), ``omitted``
+(a character left out), ``inserted`` (another character added), ``swapped`` (two adjacent characters exchanged),
+``substituted`` (one character replaced), ``separator`` (``-``/``_``/``.`` added, removed or exchanged) and
+``swapped-words`` (the same words around separators in another order). Distances are Damerau-Levenshtein, computed
+with ``rapidfuzz`` over the whole candidate list at once.
+
+Popular names come from an installed dependency: the top-package lists GuardDog (Apache-2.0) ships in its
+distribution, read from its files without importing it. A format names its list with the plugin attribute
+``popular_names`` (e.g. ``"pypi"``); an operator may add or replace lists with ``<dir>/<list>.txt`` (one name a line).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+__all__ = ["Candidates", "classify", "find_similar", "popular_names", "analyze"]
+
+_SEPARATORS = re.compile(r"[-_.]+")
+_MIN_LENGTH = 4  # shorter names are one edit away from too much (PyPI's checker uses the same floor)
+
+
+def _strip(name: str) -> str:
+    return _SEPARATORS.sub("", name)
+
+
+def _words(name: str) -> tuple[str, ...]:
+    return tuple(sorted(w for w in _SEPARATORS.split(name) if w))
+
+
+def classify(new: str, old: str) -> str | None:
+    """The kind of edit that turns ``old`` into ``new`` (both normalised), or None when it is not one small edit."""
+    if new == old:
+        return None
+    if _strip(new) == _strip(old):
+        return "separator"
+    if len(_SEPARATORS.split(new)) > 1 and _words(new) == _words(old):
+        return "swapped-words"
+    if len(new) == len(old) + 1:  # one character more
+        for i in range(len(old) + 1):
+            if new[:i] + new[i + 1:] == old:
+                extra = new[i]
+                if (i > 0 and new[i - 1] == extra) or (i + 1 < len(new) and new[i + 1] == extra):
+                    return "repeated"
+                return "inserted"
+        return None
+    if len(new) + 1 == len(old):
+        for i in range(len(old)):
+            if old[:i] + old[i + 1:] == new:
+                return "omitted"
+        return None
+    if len(new) == len(old):
+        diff = [i for i in range(len(new)) if new[i] != old[i]]
+        if len(diff) == 1:
+            return "substituted"
+        if len(diff) == 2 and diff[1] == diff[0] + 1 and new[diff[0]] == old[diff[1]] and new[diff[1]] == old[diff[0]]:
+            return "swapped"
+    return None
+
+
+@dataclass
+class Candidates:
+    """Names to compare new names with, indexed for the separator and word-order checks."""
+
+    names: list[str] = field(default_factory=list)
+    source: dict[str, str] = field(default_factory=dict)  # name -> "popular" | "repository" | "group:<name>"
+    by_stripped: dict[str, list[str]] = field(default_factory=dict)
+    by_words: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+
+    def add(self, names: Iterable[str], source: str) -> "Candidates":
+        for n in names:
+            if n in self.source:
+                continue
+            self.source[n] = source
+            self.names.append(n)
+            self.by_stripped.setdefault(_strip(n), []).append(n)
+            self.by_words.setdefault(_words(n), []).append(n)
+        return self
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.source
+
+
+def find_similar(name: str, candidates: Candidates, *, limit: int = 10) -> list[dict[str, str]]:
+    """Names of ``candidates`` one small edit away from ``name`` (normalised): ``[{"similar_to", "kind", "source"}]``.
+    A name that is itself a candidate (already trusted, or popular) has no findings."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    if name in candidates or len(_strip(name)) < _MIN_LENGTH - 1:
+        return []
+    near: dict[str, None] = {}
+    for other in candidates.by_stripped.get(_strip(name), ()):
+        near[other] = None
+    if len(_words(name)) > 1:
+        for other in candidates.by_words.get(_words(name), ()):
+            near[other] = None
+    for other, _dist, _idx in process.extract(name, candidates.names, scorer=DamerauLevenshtein.distance,
+                                              score_cutoff=1, limit=None):
+        near[other] = None
+    out = []
+    for other in near:
+        kind = classify(name, other)
+        if kind is None:
+            continue
+        if len(other) < _MIN_LENGTH and kind not in ("repeated", "separator", "swapped-words"):
+            continue
+        out.append({"similar_to": other, "kind": kind, "source": candidates.source[other]})
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _guarddog_list(list_name: str) -> list[str]:
+    try:
+        dist = importlib.metadata.distribution("guarddog")
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    path = Path(str(dist.locate_file(f"guarddog/analyzer/metadata/resources/top_{list_name}_packages.json")))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    names = doc.get("packages") if isinstance(doc, dict) else doc
+    return [n for n in names or () if isinstance(n, str)]
+
+
+@lru_cache(maxsize=16)
+def _raw_popular(list_name: str, extra_dir: str | None) -> tuple[str, ...]:
+    names = _guarddog_list(list_name)
+    if extra_dir:
+        path = Path(extra_dir) / f"{list_name}.txt"
+        if path.is_file():
+            names = names + [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                             if ln.strip() and not ln.startswith("#")]
+    return tuple(names)
+
+
+@lru_cache(maxsize=16)
+def _popular_candidates(list_name: str, extra_dir: str | None, normalize: Callable[[str], str]) -> Candidates:
+    out = []
+    for n in _raw_popular(list_name, extra_dir):
+        try:
+            out.append(normalize(n))
+        except Exception:  # a name the format would refuse cannot be squatted on here either
+            continue
+    return Candidates().add(out, "popular")
+
+
+def popular_names(list_name: str | None, normalize: Callable[[str], str], *, extra_dir: str | None = None) -> Candidates:
+    """The popular-package names of a list (normalised by the format), cached per process."""
+    if not list_name:
+        return Candidates()
+    return _popular_candidates(list_name, extra_dir, normalize)
+
+
+def analyze(name: str, *, trusted: Iterable[tuple[str, str]], popular: Candidates) -> dict[str, Any]:
+    """The analyzer's result for a (normalised) name against ``trusted`` ((name, source) pairs) and ``popular``."""
+    if name in popular:
+        return {"status": "pass", "findings": [], "summary": {"typosquat": False, "typosquat_of": []}}
+    local = Candidates()
+    for n, source in trusted:
+        if n != name:
+            local.add([n], source)
+    hits = find_similar(name, local) + find_similar(name, popular)
+    findings = [{"rule": f"typosquat-{h['kind']}", "severity": "medium", "similar_to": h["similar_to"], "kind": h["kind"],
+                 "source": h["source"],
+                 "message": f"'{name}' is one edit ({h['kind']}) away from the {h['source']} name '{h['similar_to']}'"}
+                for h in hits]
+    return {"status": "warn" if findings else "pass", "findings": findings,
+            "summary": {"typosquat": bool(findings), "typosquat_of": sorted({h["similar_to"] for h in hits})}}

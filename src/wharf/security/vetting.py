@@ -1,0 +1,86 @@
+"""The vetting service: registers the licence, malware and typosquatting analyzers with ``core.scans`` and gives
+them what they need from the repository (the format plugin, trusted names, limits).
+
+Scans run in background tasks (``package.created`` -> ``scan``), never in the upload's request; ``Settings.vetting``
+off queues nothing. Attached in ``Core.__init__`` as ``core.vetting``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+from sqlalchemy import func, select
+
+from ..db.models import RepositoryContent
+from . import licences, malware, typosquat
+from .archive import Limits
+from .sandbox import ScannerProcess
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..core.interfaces import RepoInfo
+    from ..core.services import Core
+    from .scan import ScanTarget
+
+__all__ = ["VettingService", "ANALYZERS"]
+
+ANALYZERS = ("licence", "malware", "typosquat")
+
+
+class VettingService:
+    def __init__(self, core: "Core", *, limits: Limits | None = None):
+        self._core = core
+        self.limits = limits or Limits()
+        self.include_guarddog = True
+        self.isolate = True  # malware scans in a niced, memory-capped helper process (security/sandbox.py)
+        self._sandbox = ScannerProcess()
+        core.scans.register("licence", self.licence)
+        core.scans.register("malware", self.malware)
+        core.scans.register("typosquat", self.typosquat)
+
+    # -- analyzers (``fn(core, target) -> {"status", "summary", "findings"}``) ------------------------------
+    def licence(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        plugin = core.plugin(target.repo)
+        return licences.analyze(target.files, target.open, getattr(plugin, "declared_licence", None), limits=self.limits)
+
+    def malware(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        paths = [core.blobs.local_path(f.sha256) for f in target.files]
+        if self.isolate and all(p is not None for p in paths):
+            return self._sandbox.analyze([(f.filename, str(p)) for f, p in zip(target.files, paths)],
+                                         limits=self.limits, include_guarddog=self.include_guarddog)
+        return malware.analyze(target.files, target.open, limits=self.limits, include_guarddog=self.include_guarddog)
+
+    def close(self) -> None:
+        self._sandbox.close()
+
+    def typosquat(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        plugin = core.plugin(target.repo)
+        extra = getattr(core.settings, "vetting_popular_dir", None)
+        popular = typosquat.popular_names(getattr(plugin, "popular_names", None), plugin.normalize_name,
+                                          extra_dir=str(extra) if extra else None)
+        return typosquat.analyze(target.name, trusted=self.trusted_names(target.repo, target.name), popular=popular)
+
+    # -- what a new name is compared with ------------------------------------------------------------------
+    def trusted_names(self, repo: "RepoInfo", name: str) -> Iterable[tuple[str, str]]:
+        """Names the repository held before ``name`` first appeared in it (so re-scans of later versions give the
+        same answer), and the names of hosted repositories that share a group with it."""
+        q = (select(RepositoryContent.name, func.min(RepositoryContent.version_added))
+             .where(RepositoryContent.repository_id == repo.id).group_by(RepositoryContent.name))
+        with self._core.sessions() as s:
+            first = {n: v for n, v in s.execute(q)}
+        mine = first.get(name)
+        out = [(n, "repository") for n, v in first.items() if n != name and (mine is None or v < mine)]
+        for sibling in self._siblings(repo):
+            out.extend((n, f"group:{sibling.name}") for n in self._core.content.names(sibling.id) if n != name)
+        return out
+
+    def _siblings(self, repo: "RepoInfo") -> list["RepoInfo"]:
+        found: dict[str, "RepoInfo"] = {}
+        for group in self._core.repos.list():
+            if group.kind != "group" or group.format != repo.format:
+                continue
+            members = self._core.members(group)
+            if any(m.id == repo.id for m in members):
+                for m in members:
+                    if m.id != repo.id and m.kind == "hosted":
+                        found[m.name] = m
+        return list(found.values())

@@ -1,0 +1,62 @@
+"""Typosquatting: edit kinds, trusted names, the popular list from the installed dependency."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from wharf.security import typosquat
+from wharf.security.typosquat import Candidates, classify, find_similar
+
+
+@pytest.mark.parametrize("new, old, kind", [
+    ("requestss", "requests", "repeated"),
+    ("rquests", "requests", "omitted"),
+    ("reqeusts", "requests", "swapped"),
+    ("reqvests", "requests", "substituted"),
+    ("requxests", "requests", "inserted"),
+    ("python_dateutil", "python-dateutil", "separator"),
+    ("pythondateutil", "python-dateutil", "separator"),
+    ("lodash.merge", "lodash-merge", "separator"),
+    ("dateutil-python", "python-dateutil", "swapped-words"),
+    ("requests", "requests", None),
+    ("flask", "django", None),
+    ("reqxests2", "requests", None),
+])
+def test_classify(new: str, old: str, kind: str | None) -> None:
+    assert classify(new, old) == kind
+
+
+def test_against_trusted_repository_names() -> None:
+    result = typosquat.analyze("acme-utlis", trusted=[("acme-utils", "repository"), ("other", "repository")],
+                               popular=Candidates())
+    assert result["status"] == "warn"
+    (finding,) = result["findings"]
+    assert finding["similar_to"] == "acme-utils" and finding["kind"] == "swapped" and finding["source"] == "repository"
+    assert result["summary"] == {"typosquat": True, "typosquat_of": ["acme-utils"]}
+
+
+def test_short_names_and_unrelated_names_pass() -> None:
+    cands = Candidates().add(["six", "attrs"], "popular")
+    assert find_similar("sux", cands) == []  # too short for a substitution to mean anything
+    assert find_similar("sixx", cands)[0]["kind"] == "repeated"
+    assert typosquat.analyze("totally-different", trusted=[], popular=cands)["status"] == "pass"
+
+
+def test_popular_list_comes_from_the_installed_dependency() -> None:
+    pypi = typosquat.popular_names("pypi", canonicalize_name)
+    assert len(pypi.names) > 1000 and "requests" in pypi
+    result = typosquat.analyze("reqeusts", trusted=[], popular=pypi)
+    assert {"similar_to": "requests", "kind": "swapped"} in [
+        {k: f[k] for k in ("similar_to", "kind")} for f in result["findings"]]
+    assert typosquat.analyze("requests", trusted=[], popular=pypi)["status"] == "pass"  # popular itself
+    npm = typosquat.popular_names("npm", str.lower)
+    assert find_similar("lodahs", npm)[0]["similar_to"] == "lodash"
+    assert typosquat.popular_names(None, str.lower).names == []
+
+
+def test_operator_list_adds_names(tmp_path) -> None:
+    (tmp_path / "corp.txt").write_text("# internal names\nacme-billing\n")
+    cands = typosquat.popular_names("corp", str.lower, extra_dir=str(tmp_path))
+    assert cands.names == ["acme-billing"]
+    assert find_similar("acme-biling", cands)[0]["kind"] == "omitted"
