@@ -92,21 +92,28 @@ class EventBus:
         transaction). Returns its id."""
         if event.type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event.type!r}")
+        # subscribers are chosen before the write transaction opens: a ``when`` may read the database, and on SQLite
+        # a second connection of this thread would wait on our own write lock (with ``session`` the caller's
+        # transaction is already open: ``when`` functions must then not query)
+        names = self._interested(event)
         if session is None:
             with self._sessions.begin() as s:
-                event_id = self._store(s, event)
+                event_id = self._store(s, event, names)
             self._tasks.wakeup.set()
             return event_id
-        return self._store(session, event)
+        return self._store(session, event, names)
 
-    def _store(self, s: Session, event: Event) -> int:
+    def _interested(self, event: Event) -> list[str]:
+        return [name for name, (_fn, types, when) in self._subscribers.items()
+                if (types is None or event.type in types) and (when is None or when(event))]
+
+    def _store(self, s: Session, event: Event, names: list[str]) -> int:
         event_id = int(s.execute(_INSERT, {
             "type": event.type, "repository": event.repository, "format": event.format, "package": event.package,
             "version": event.version, "actor": event.actor, "files": list(event.files), "detail": event.detail,
             "at": event.at or utcnow()}).scalar_one())
-        for name, (_fn, types, when) in self._subscribers.items():
-            if (types is None or event.type in types) and (when is None or when(event)):
-                self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
+        for name in names:
+            self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
         return event_id
 
     def get(self, event_id: int) -> Event | None:
