@@ -188,6 +188,7 @@ class QuarantineService:
             audit.record(s, QuarantineTag.ADD, actor=actor, repository=repo.name, subject=name,  # type: ignore[arg-type]
                          remote_addr=remote_addr, version=version, reason=reason, source=source,
                          files=[f["filename"] for f in files])
+        self.core.snapshots.drop_views(repo.name)  # views re-render (lazily) without the quarantined files
         self._changed()
         # unpublish: every link of these bytes in this repository goes (derived files such as .metadata too)
         for f in files:
@@ -211,6 +212,7 @@ class QuarantineService:
             files = self._files(s, repo.id, name, version)
             audit.record(s, QuarantineTag.RELEASE, actor=actor, repository=repo.name, subject=name,  # type: ignore[arg-type]
                          remote_addr=remote_addr, version=version, reason=reason, quarantine_reason=q.reason)
+        self.core.snapshots.drop_views(repo.name)  # views rendered during the quarantine re-render with the files
         self._changed()
         # re-link and re-render: a full publish for hosted repositories (per-name publishes do not link files);
         # a proxy's publish of the name links what it cached and refreshes its mirrored page
