@@ -15,6 +15,7 @@ from .samples import clean_wheel, evil_npm, evil_wheel
 @pytest.fixture
 def core(tmp_path):
     c = Core(Settings(data=tmp_path / "data", worker=False), migrate=True)
+    c.vetting.max_wait = 0.0  # these tests ingest in bursts and drain at once: no backing off
     yield c
     c.close()
 
@@ -143,3 +144,13 @@ def test_overview_reads_the_policy_decision_log_when_there_is_one(core):
     pkg = overview.package_overview(core, repo, "lib")
     assert [(v["version"], v["policies"]) for v in pkg["versions"]] == [("2.0", {"no-malware": "deny"}),
                                                                         ("1.0", {"no-malware": "allow"})]
+
+
+def test_scans_back_off_during_an_upload_burst(core):
+    core.vetting.max_wait, core.vetting.burst_window = 0.6, 60.0
+    assert core.vetting.yield_to_uploads() == 0  # quiet: no wait at all
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    for i in range(3):
+        _ingest(core, repo, "python", f"burst{i}", "1.0", clean_wheel(f"burst{i}"))
+    waited = core.vetting.yield_to_uploads()
+    assert 0.5 <= waited < 2.0  # a burst: it waited, but no longer than max_wait
