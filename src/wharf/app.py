@@ -10,9 +10,11 @@ import anyio
 
 from .asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_json, send_redirect
 from .config import Settings, load_settings
+from .core.access import ClientAddress
 from .core.auth import credentials_from_header
 from .core.errors import WharfError
 from .core.interfaces import RequestContext
+from .core.quarantine import REQUEST_REPO
 from .core.services import Core
 from .observability import AccessLog, Metrics
 
@@ -30,6 +32,7 @@ class WharfApp:
         self._api: Any = None  # the management API (FastAPI) is built on its first request
         self.web = build_web(core)
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
+        self.client_address = ClientAddress(core.settings.trusted_proxies)
         self.access_log = AccessLog(flush_seconds=core.settings.access_log_flush) if core.settings.access_log else None
         self.worker: Any = None  # background tasks (started with the server, see _lifespan)
 
@@ -38,6 +41,9 @@ class WharfApp:
             return await self._lifespan(receive, send)
         if scope["type"] != "http":
             return
+        if self.client_address.enabled:  # behind trusted proxies: every layer below sees the real client
+            peer = scope.get("client") or (None, 0)
+            scope["client"] = (self.client_address.resolve(peer[0], header(scope, b"x-forwarded-for")), peer[1])
         start = time.perf_counter()
         status = [0]
         route = ["other"]
@@ -67,7 +73,7 @@ class WharfApp:
         first, _, rest = path[1:].partition("/")
         core = self.core
         core.refresh()
-        if first == "api":
+        if first in ("api", "-"):  # "-": server-wide protocol APIs served by the API app (e.g. /-/osv/v1/query)
             route[0] = "api"
             if self._api is None:
                 from .api import build_api
@@ -90,6 +96,7 @@ class WharfApp:
             route[0] = "unknown"
             return await send_error(send, 404, f"no repository named '{first}'")
         route[0] = repo.format
+        REQUEST_REPO.set(repo)  # downloads through a group check quarantine in its members
         body = _BodyState(scope, receive)
         try:
             principal = None
@@ -97,6 +104,10 @@ class WharfApp:
             if secret is not None:
                 principal = core.tokens.authenticate(secret)
             ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
+            if repo.access is not None or repo.kind == "group" or (principal is not None and principal.entitlement):
+                self._guard(ctx, scope)
+            if rest[:1] == "~":  # a read-only view of a version or named snapshot: /<repo>/~<label>/...
+                ctx.repo, rest = await core.snapshots.open_view(ctx, scope["method"], rest)
             await self.handlers[repo.format](ctx, scope, body.receive, send, rest)
         except (WharfError, HTTPError) as exc:
             if exc.reason and scope["method"] in ("POST", "PUT") and exc.status < 500:  # a rejected upload
@@ -106,6 +117,22 @@ class WharfApp:
                 # the client is still sending a body we will not read: the connection cannot be reused
                 headers.append((b"connection", b"close"))
             await send_error(send, exc.status, exc.message, headers)
+
+    def _guard(self, ctx: RequestContext, scope: Scope) -> None:
+        """Address allowlists before any route runs (reads through a group pass every member's read list too), and
+        the download scope of an entitlement token (checked and counted where files are sent)."""
+        addr, repo = ctx.remote_addr, ctx.repo
+        read = scope["method"] in ("GET", "HEAD")
+        if read and repo.access is not None:
+            repo.access.check("read", addr, repo.name)
+        members = self.core.members(repo) if repo.kind == "group" else ()
+        if read:
+            for member in members:
+                if member.access is not None:
+                    member.access.check("read", addr, member.name)
+        if ctx.principal is not None and ctx.principal.entitlement:
+            self.core.entitlements.admit(ctx.principal, repo, members)
+            scope["wharf.entitlement"] = ctx.principal
 
     @staticmethod
     def _auth_headers(status: int) -> list[tuple[bytes, bytes]]:

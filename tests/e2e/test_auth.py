@@ -69,8 +69,8 @@ class Row:
     name: str = "repo"  # API rows: which repository {name} is: "repo" (hosted), "group" or "proxy"
 
     @property
-    def api(self) -> bool:
-        return self.path.startswith("/api/")
+    def api(self) -> bool:  # the routes of the API app (its OpenAPI document): /api/... and /-/...
+        return self.path.startswith(("/api/", "/-/"))
 
     def scopes(self) -> tuple[str, ...]:
         return ("pub", "priv") if self.glob is None else ("-",)
@@ -112,6 +112,11 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/{proxy}/simple/sentinel/", 200, **R),
     Row("GET", "/{proxy}/files/{sha}/{filename}", 200, **R),
     Row("POST", "/{proxy}/legacy/", 405, pub=ANYONE, priv=ANYONE),  # read-only: no upload, whoever asks
+    # snapshot views (/<repo>/~<version or snapshot>/...) have their repository's visibility and are read-only
+    Row("GET", "/{repo}/~1/simple/", 200, **R),
+    Row("GET", "/{repo}/~sentinel-snap/simple/sentinel/", 200, **R),
+    Row("GET", "/{repo}/~sentinel-snap/files/{sha}/{filename}", 200, **R),
+    Row("POST", "/{repo}/~sentinel-snap/legacy/", 405, target="upload", **R),
     # -- management API: repositories --------------------------------------------------------------------------
     Row("GET", V1 + "/repositories", 200, glob=ANYONE),
     Row("POST", V1 + "/repositories", 201, glob=SERVER_ADMIN, target="new-repo", body="new-repo"),
@@ -128,6 +133,16 @@ ROWS: tuple[Row, ...] = (
     Row("DELETE", V1 + "/repositories/{name}/packages/{package}/versions/{version}/yank", 200,
         target="fresh-yanked", **W),
     Row("GET", V1 + "/repositories/{name}/explain/{package}", 200, name="group", **R),
+    # -- snapshots, versions, rollback, retention, gc -------------------------------------------------------------
+    Row("GET", V1 + "/repositories/{name}/versions", 200, **R),
+    Row("GET", V1 + "/repositories/{name}/diff", 200, query="?from=1&to=2", **R),
+    Row("GET", V1 + "/repositories/{name}/snapshots", 200, **R),
+    Row("GET", V1 + "/repositories/{name}/snapshots/{snapshot}", 200, **R),
+    Row("POST", V1 + "/repositories/{name}/snapshots", 201, body="snapshot", **W),
+    Row("DELETE", V1 + "/repositories/{name}/snapshots/{snapshot}", 200, target="fresh-snapshot", **A),
+    Row("POST", V1 + "/repositories/{name}/rollback", 200, target="spare-rollback", body="rollback", **A),
+    Row("POST", V1 + "/repositories/{name}/prune", 200, **A),  # a dry run
+    Row("POST", V1 + "/gc", 200, glob=SERVER_ADMIN),  # a dry run
     # -- tokens ----------------------------------------------------------------------------------------------------
     Row("GET", V1 + "/tokens", 200, glob=SERVER_ADMIN),
     Row("POST", V1 + "/tokens", 201, body="token-on-repo", **A),  # granting read on one repository
@@ -141,12 +156,56 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
+    # -- promotion: read on the (public) source, write on the destination; trails and jobs show what one may read --
+    Row("POST", V1 + "/promotions", 200, body="promotion", **W),
+    Row("GET", V1 + "/promotions", 200, glob=ANYONE),
+    Row("GET", V1 + "/packages/{format}/{package}/trail", 200, glob=ANYONE),
+    Row("GET", V1 + "/repositories/{name}/trail/{package}", 200, **R),
+    Row("POST", V1 + "/repositories/{name}/resync", 202, name="proxy", body="resync", **W),
+    Row("GET", V1 + "/resyncs", 200, glob=ANYONE),
+    Row("GET", V1 + "/resyncs/{job_id}", 200, glob=ANYONE),
+    # -- quarantine and policies -----------------------------------------------------------------------------------
+    Row("GET", V1 + "/quarantine", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/quarantine", 200, query="?repository={repo}", **A),
+    Row("POST", V1 + "/quarantine", 201, target="fresh-package", body="quarantine", **A),
+    Row("POST", V1 + "/quarantine/release", 200, target="fresh-quarantined", body="quarantine", **A),
+    Row("GET", V1 + "/policies", 200, glob=SERVER_ADMIN),
+    Row("POST", V1 + "/policies", 201, glob=SERVER_ADMIN, body="new-policy"),
+    Row("POST", V1 + "/policies/dry-run", 200, glob=SERVER_ADMIN, body="policy-dry-run-unsaved"),
+    Row("GET", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy"),
+    Row("PATCH", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy", body="policy-patch"),
+    Row("PUT", V1 + "/policies/{name}", 200, glob=SERVER_ADMIN, name="policy", body="policy-patch"),
+    Row("DELETE", V1 + "/policies/{name}", 204, glob=SERVER_ADMIN, name="policy", target="fresh-policy"),
+    Row("POST", V1 + "/policies/{name}/dry-run", 200, glob=SERVER_ADMIN, name="policy", body="policy-dry-run"),
+    Row("GET", V1 + "/policy-decisions", 200, query="?repository={repo}", **R),
+    # -- webhooks (server admins) and entitlements (admins of the repositories they cover) -------------------------
+    Row("POST", V1 + "/webhooks", 201, glob=SERVER_ADMIN, body="webhook"),
+    Row("GET", V1 + "/webhooks", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/{hook_id}", 200, glob=SERVER_ADMIN),
+    Row("DELETE", V1 + "/webhooks/{hook_id}", 204, glob=SERVER_ADMIN, target="victim-webhook"),
+    Row("POST", V1 + "/webhooks/{hook_id}/ping", 202, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/{hook_id}/deliveries", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/webhooks/deliveries/{delivery}", 200, glob=SERVER_ADMIN),
+    Row("POST", V1 + "/entitlements", 201, body="entitlement", **A),
+    Row("GET", V1 + "/entitlements", 200, glob=_rule("401 ok ok ok ok ok ok")),  # each sees what it administers
+    Row("GET", V1 + "/entitlements/{ent_id}", 200, **A),
+    Row("DELETE", V1 + "/entitlements/{ent_id}", 200, target="victim-entitlement", **A),
+    # -- advisories (import: server admins; advisory data is public) and the OSV query API under /-/osv/ ----------
+    Row("POST", V1 + "/advisories/import", 200, glob=SERVER_ADMIN, body="osv-record"),
+    Row("GET", V1 + "/advisories", 200, glob=ANYONE),
+    Row("GET", V1 + "/advisories/match", 200, query="?repository={repo}&name=sentinel&version=1.0", **R),
+    Row("GET", V1 + "/advisories/{advisory_id}", 200, glob=ANYONE),
+    Row("POST", "/-/osv/v1/query", 200, glob=ANYONE, body="osv-query"),
+    Row("POST", "/-/osv/v1/querybatch", 200, glob=ANYONE, body="osv-batch"),
+    Row("GET", "/-/osv/v1/vulns/{advisory_id}", 200, glob=ANYONE),
     # -- security overview (vetting) ---------------------------------------------------------------------------------
     Row("GET", V1 + "/security/overview", 200, glob=ANYONE),  # lists only the repositories the caller may read
     Row("GET", V1 + "/security/overview", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/security/packages/{name}/{package}", 200, **R),
     Row("POST", V1 + "/security/packages/{name}/{package}/{version}/scan", 200, **A),
 )
+ADVISORY = {"id": "WHARF-AUTH-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "sentinel"}, "versions": ["1.0"]}]}
 
 
 def _basic(user: str, secret: str) -> str:
@@ -224,6 +283,17 @@ class World:
         r = self.admin("POST", f"/api/v1/repositories/{repo}/packages/{package}/versions/1.0/yank", json={})
         assert r.status_code == 200, r.text
 
+    def webhook(self) -> int:
+        r = self.admin("POST", "/api/v1/webhooks", json={"url": "http://127.0.0.1:9/matrix", "repository": self.other,
+                                                         "events": ["ping"], "max_attempts": 1, "timeout": 1})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]  # type: ignore[no-any-return]
+
+    def entitlement(self, repo: str) -> int:
+        r = self.admin("POST", "/api/v1/entitlements", json={"name": "sentinel-entitlement", "repositories": [repo]})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]  # type: ignore[no-any-return]
+
     def headers(self, caller: str, style: str) -> dict[str, str]:
         if caller == ANON:
             return {}
@@ -248,8 +318,15 @@ class World:
             self.sentinel[vis] = (wheel.name, artifacts.digests(wheel)["sha256"])
             self.upload(repo, "yanked-sentinel")
             self.yank(repo, "yanked-sentinel")
+            r = self.admin("POST", f"/api/v1/repositories/{repo}/snapshots", json={"name": "sentinel-snap"})
+            assert r.status_code == 201, r.text
         self.server.create_repo(self.other)
+        assert self.admin("POST", "/api/v1/advisories/import", json=ADVISORY).status_code == 200
         self.denied_wheel = self.wheel("denied-upload")
+        self.policy = f"{self.base}-sentinel-policy"
+        r = self.admin("POST", "/api/v1/policies", json={"name": self.policy, "events": ["scan"], "action": "allow",
+                                                         "expression": "false"})
+        assert r.status_code == 201, r.text
 
         # the proxies fetch from the hosted repositories over loopback; the private one with a read token
         self.upstream_secret, _ = self.mint("upstream", {self.repos["priv"]: "read"})
@@ -269,6 +346,19 @@ class World:
             assert self.upstream_secret not in r.text
             r = self.admin("GET", f"/{self.proxies[vis]}/simple/sentinel/")  # fetch once, so files are known
             assert r.status_code == 200 and self.sentinel[vis][0] in r.text, r.text
+            filename, sha = self.sentinel[vis]  # and cache the file (a resync re-verifies cached files)
+            assert self.admin("GET", f"/{self.proxies[vis]}/files/{sha}/{filename}").status_code == 200
+        # promotion: a public source with a package to copy; a resync job to read
+        self.promotion_source = f"{self.base}-src"
+        self.server.create_repo(self.promotion_source)
+        self.upload(self.promotion_source, "promoted")
+        deadline_cached = time.time() + 30
+        while self.admin("GET", f"/api/v1/repositories/{self.proxies['pub']}/packages/sentinel").status_code != 200:
+            assert time.time() < deadline_cached, "the proxy never recorded the sentinel file"
+            time.sleep(0.05)
+        r = self.admin("POST", f"/api/v1/repositories/{self.proxies['pub']}/resync", json={"package": "sentinel"})
+        assert r.status_code == 202, r.text
+        self.resync_job = r.json()["id"]
 
         on_repos = [*self.repos.values(), *self.groups.values(), *self.proxies.values(),
                     *itertools.chain(*self.spares.values())]
@@ -278,6 +368,13 @@ class World:
         self.secrets[STAR_READ], self.ids[STAR_READ] = self.mint(STAR_READ, {"*": "read"})
         self.secrets[STAR_ADMIN], self.ids[STAR_ADMIN] = self.mint(STAR_ADMIN, {"*": "admin"})
         self.victim, self.victim_id = self.mint("sentinel-victim", {self.repos["pub"]: "read"})
+        # a webhook (of the spare repository, pings only: it never sees this module's uploads) with one delivery, and
+        # an entitlement per repository
+        self.hook_id = self.webhook()
+        r = self.admin("POST", f"/api/v1/webhooks/{self.hook_id}/ping")
+        assert r.status_code == 202, r.text
+        self.delivery = r.json()["uuid"]
+        self.ents = {vis: self.entitlement(repo) for vis, repo in self.repos.items()}
 
         revoked, self.ids["revoked"] = self.mint("revoked", {"*": "admin"})
         self.secrets["revoked"] = revoked
@@ -294,7 +391,10 @@ class World:
         filename, sha = self.sentinel.get(vis, self.sentinel["pub"])
         group, proxy = self.groups.get(vis, ""), self.proxies.get(vis, "")
         p: dict[str, Any] = dict(repo=repo, group=group, proxy=proxy, package="sentinel", version="1.0",
-                                 filename=filename, sha=sha, token_id=self.victim_id)
+                                 filename=filename, sha=sha, token_id=self.victim_id, snapshot="sentinel-snap",
+                                 format="python", job_id=self.resync_job, policy=self.policy, hook_id=self.hook_id,
+                                 delivery=self.delivery, ent_id=self.ents.get(vis, self.ents["pub"]),
+                                 advisory_id=ADVISORY["id"])
         p["name"] = p[row.name]
         kw: dict[str, Any] = {}
         n = next(self._n)
@@ -312,17 +412,73 @@ class World:
                     self.yank(repo, p["package"])
             elif row.target == "fresh-yanked":
                 p["package"] = "yanked-sentinel"
+        elif row.target == "fresh-snapshot" and allowed:
+            p["snapshot"] = f"snap{n}"
+            assert self.admin("POST", f"/api/v1/repositories/{repo}/snapshots",
+                              json={"name": p["snapshot"]}).status_code == 201
+        elif row.target == "spare-rollback" and allowed:
+            p["name"] = self.spares[vis].pop()
+            self.server.create_repo(p["name"], private=vis == "priv")
+            self.upload(p["name"], f"first{n}")
+            self.upload(p["name"], f"second{n}")
+        elif row.target == "fresh-quarantined":
+            p["package"] = f"fresh{n}"
+            self.upload(repo, p["package"])
+            r = self.admin("POST", "/api/v1/quarantine", json={"repository": repo, "package": p["package"],
+                                                               "reason": "auth matrix"})
+            assert r.status_code == 201, r.text
+        elif row.target == "fresh-policy" and allowed:
+            p["policy"] = f"fresh-policy-{n}"
+            r = self.admin("POST", "/api/v1/policies", json={"name": p["policy"], "events": ["scan"], "action": "allow",
+                                                             "expression": "false"})
+            assert r.status_code == 201, r.text
         elif row.target == "victim-token" and allowed:
             _secret, p["token_id"] = self.mint(f"victim{n}", {repo: "read"})
+        elif row.target == "victim-webhook" and allowed:
+            p["hook_id"] = self.webhook()
+        elif row.target == "victim-entitlement" and allowed:
+            p["ent_id"] = self.entitlement(repo)
         if row.body == "new-repo":
             kw["json"] = {"name": f"{self.base}-new{n}" if allowed else f"{self.base}-never", "format": "python"}
         elif row.body == "patch":
             kw["json"] = {"config": {"description": f"patched {n}"}}
+        elif row.body == "snapshot":
+            kw["json"] = {"name": f"snap{n}" if allowed else "denied-snap"}
+        elif row.body == "rollback":
+            kw["json"] = {"to": "1"}
+        elif row.body == "osv-record":
+            kw["json"] = ADVISORY
+        elif row.body == "osv-query":
+            kw["json"] = {"package": {"ecosystem": "PyPI", "name": "sentinel"}, "version": "1.0"}
+        elif row.body == "osv-batch":
+            kw["json"] = {"queries": [{"package": {"purl": "pkg:pypi/sentinel@1.0"}}]}
         elif row.body == "yank":
             kw["json"] = {"reason": "auth matrix"}
+        elif row.body == "promotion":
+            kw["json"] = {"source": self.promotion_source, "destination": repo, "package": "promoted"}
+        elif row.body == "resync":
+            kw["json"] = {"package": "sentinel", "max_attempts": 1}
+        elif row.body == "webhook":
+            kw["json"] = {"url": "http://127.0.0.1:9/matrix", "repository": self.other, "events": ["ping"],
+                          "description": "minted" if allowed else "denied-webhook"}
+        elif row.body == "entitlement":
+            kw["json"] = {"name": "minted" if allowed else "denied-entitlement", "repositories": [repo]}
         elif row.body in ("token-on-repo", "token-on-star"):
             kw["json"] = {"name": "minted" if allowed else "denied-mint",
                           "scopes": [{"repository": repo if row.body == "token-on-repo" else "*", "actions": ["read"]}]}
+        elif row.body == "quarantine":
+            kw["json"] = {"repository": repo, "package": p["package"], "reason": "auth matrix"}
+        elif row.body == "new-policy":
+            kw["json"] = {"name": f"new-policy-{n}" if allowed else "denied-policy", "events": ["scan"],
+                          "action": "allow", "expression": "false"}
+        elif row.body == "policy-patch":
+            kw["json"] = {"description": f"patched {n}"} if allowed else {"enabled": False}
+        elif row.body == "policy-dry-run":
+            kw["json"] = {"repository": repo}
+        elif row.body == "policy-dry-run-unsaved":
+            kw["json"] = {"repository": repo, "events": ["scan"], "action": "allow", "expression": "true"}
+        if row.name == "policy":  # (a fresh policy was made above)
+            p["name"] = p["policy"]
         return (row.path + row.query).format(**p), kw
 
     def check_denied_calls_changed_nothing(self) -> list[str]:
@@ -339,13 +495,31 @@ class World:
                 problems.append(f"repository {repo} changed: {r.status_code} {r.text[:300]}")
             if "denied-upload" in self.admin("GET", f"/api/v1/repositories/{repo}/packages").json():
                 problems.append(f"a refused upload landed in {repo}")
+            snaps = {x["name"] for x in self.admin("GET", f"/api/v1/repositories/{repo}/snapshots").json()}
+            if "sentinel-snap" not in snaps or "denied-snap" in snaps:
+                problems.append(f"snapshots of {repo} changed by a refused call: {sorted(snaps)}")
         if self.admin("GET", f"/api/v1/repositories/{self.base}-never").status_code != 404:
             problems.append("a refused repository creation happened")
+        quarantined = {(q["repository"], q["package"]) for q in self.admin("GET", "/api/v1/quarantine").json()}
+        if any(q[1] in ("sentinel", "yanked-sentinel") for q in quarantined):
+            problems.append(f"a refused call quarantined a sentinel: {sorted(quarantined)}")
+        policies = {p["name"]: p for p in self.admin("GET", "/api/v1/policies").json()}
+        if "denied-policy" in policies or self.policy not in policies or not policies[self.policy]["enabled"]:
+            problems.append("a refused call created, changed or deleted a policy")
         tokens = self.admin("GET", "/api/v1/tokens").json()
         if any(t["name"] == "denied-mint" for t in tokens):
             problems.append("a refused token creation happened")
         if self.http.get("/api/v1/whoami", headers={"Authorization": f"Bearer {self.victim}"}).status_code != 200:
             problems.append("the sentinel token was revoked by a refused call")
+        if self.admin("GET", f"/api/v1/webhooks/{self.hook_id}").status_code != 200:
+            problems.append("the sentinel webhook was deleted by a refused call")
+        if any(h["description"] == "denied-webhook" for h in self.admin("GET", "/api/v1/webhooks").json()):
+            problems.append("a refused webhook creation happened")
+        entitlements = self.admin("GET", "/api/v1/entitlements").json()
+        if any(e["name"] == "denied-entitlement" for e in entitlements):
+            problems.append("a refused entitlement creation happened")
+        if any(e["revoked_at"] for e in entitlements if e["id"] in self.ents.values()):
+            problems.append("a sentinel entitlement was revoked by a refused call")
         return problems
 
 

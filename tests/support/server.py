@@ -114,12 +114,12 @@ class WharfServer:
     def create_repo(self, name: str, *, format: str = "python", private: bool = False, **config: Any) -> dict[str, Any]:
         r = self.api("POST", "/api/v1/repositories", json={"name": name, "format": format, "private": private,
                                                           "config": config})
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201, f"{r.text}\nserver log:\n{self.log()[-3000:] if r.status_code >= 500 else ''}"
         return r.json()  # type: ignore[no-any-return]
 
     def create_token(self, name: str, scopes: dict[str, list[str] | str], **kw: Any) -> str:
         body = {"name": name, "scopes": [{"repository": r, "actions": [a] if isinstance(a, str) else a}
                                          for r, a in scopes.items()], **kw}
         r = self.api("POST", "/api/v1/tokens", json=body)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201, f"{r.text}\nserver log:\n{self.log()[-3000:] if r.status_code >= 500 else ''}"
         return r.json()["token"]  # type: ignore[no-any-return]

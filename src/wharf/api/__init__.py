@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,15 +23,22 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def build_api(core: "Core", metrics: "Metrics") -> FastAPI:
-    from . import audit, events, repositories, security, tokens
+    from . import advisories, audit, events, hooks, policy, promotion, repositories, security, snapshots, tokens
+    from .deps import repository_access
 
     app = FastAPI(title="Wharf", version="1", openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs",
-                  redoc_url=None, description="Management API of the Wharf artifact repository.")
+                  redoc_url=None, description="Management API of the Wharf artifact repository.",
+                  dependencies=[Depends(repository_access)])
     app.state.core = core
     app.include_router(repositories.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")
     app.include_router(audit.router, prefix="/api/v1")
     app.include_router(events.router, prefix="/api/v1")
+    app.include_router(snapshots.router, prefix="/api/v1")
+    app.include_router(promotion.router, prefix="/api/v1")
+    app.include_router(policy.router, prefix="/api/v1")
+    app.include_router(hooks.router, prefix="/api/v1")
+    app.include_router(advisories.router)  # its paths are absolute: /api/v1/advisories/... and /-/osv/v1/...
     app.include_router(security.router, prefix="/api/v1")
 
     @app.exception_handler(WharfError)

@@ -51,6 +51,7 @@ class FileOut(BaseModel):
     uploaded_at: datetime | None
     uploaded_by: str | None
     url: str
+    quarantined: str | None = None  # the reason, shown to the repository's admins (hidden from everyone else)
 
 
 class PackageOut(BaseModel):
@@ -140,7 +141,8 @@ def _normalize(core: Any, repo: RepoInfo, package: str) -> str:
 def get_package(name: str, package: str, core: CoreDep, caller: CallerDep) -> PackageOut:
     repo = _visible(core, caller, name)
     pkg = _normalize(core, repo, package)
-    files = core.content.files(repo.id, pkg)
+    admin = caller.principal is not None and caller.principal.can("admin", repo.name)
+    files = core.content.files(repo.id, pkg, include_hidden=admin)
     if not files:
         raise NotFound(f"no package {package!r} in repository {name!r}")
     versions: list[str] = []
@@ -150,7 +152,8 @@ def get_package(name: str, package: str, core: CoreDep, caller: CallerDep) -> Pa
     return PackageOut(name=pkg, versions=versions, files=[
         FileOut(filename=f.filename, version=f.version, size=f.size, sha256=f.sha256, kind=f.kind, yanked=f.yanked,
                 yanked_reason=f.yanked_reason, uploaded_at=f.added_at, uploaded_by=f.uploaded_by,
-                url=f"/{repo.name}/files/{f.sha256}/{f.filename}") for f in files])
+                url=f"/{repo.name}/files/{f.sha256}/{f.filename}",
+                quarantined=core.policy.quarantine.reason(repo.id, f.name, f.version) if admin else None) for f in files])
 
 
 # (package names may contain "/", e.g. npm scopes: the routes with a longer tail come first)

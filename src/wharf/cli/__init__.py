@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from . import admin, client, security, serve
+from . import admin, advisories, client, hooks, policy, promotion, security, serve, snapshots
 
 app = typer.Typer(help="Wharf: a self-hosted artifact repository.", no_args_is_help=True, add_completion=False)
 app.command("serve")(serve.serve)
@@ -18,6 +18,11 @@ app.command("push")(client.push)
 app.command("yank")(client.yank)
 app.command("audit")(client.audit)
 app.command("whoami")(client.whoami)
+snapshots.register(app)
+promotion.register(app)
+policy.register(app)  # wharf quarantine ..., wharf policy ...
+hooks.register(app)
+app.add_typer(advisories.advisories_app, name="advisories")
 app.add_typer(security.security_app, name="security")
 
 

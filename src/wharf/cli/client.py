@@ -479,12 +479,25 @@ def yank(
 
 
 def audit(
-    repository: Annotated[Optional[str], typer.Option("--repository", "-r")] = None,
+    dependencies: Annotated[Optional[Path], typer.Argument(
+        help="a package-lock.json or requirements file: report its known vulnerabilities instead", dir_okay=False,
+        exists=True)] = None,
+    repository: Annotated[Optional[str], typer.Option(
+        "--repository", "-r", help="the audit log of this repository; or, when it names a file, "
+                                   "a requirements file to check for known vulnerabilities")] = None,
     action: Annotated[Optional[str], typer.Option()] = None,
     limit: Annotated[int, typer.Option()] = 50,
     url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Show the audit log (newest first)."""
+    """Show the audit log (newest first); or, given a dependency file (wharf audit package-lock.json,
+    wharf audit -r requirements.txt), its known vulnerabilities with fixed versions (exit code 1 when any)."""
+    if dependencies is not None or (repository and Path(repository).is_file()):
+        from .advisories import audit_dependencies
+
+        requirements = dependencies is None
+        audit_dependencies(dependencies or Path(repository or ""), requirements=requirements, url=url, token=token,
+                           as_json=as_json)
+        return
     params: dict[str, Any] = {"limit": limit}
     if repository:
         params["repository"] = repository

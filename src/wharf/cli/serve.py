@@ -31,6 +31,8 @@ def prepare(settings: Settings) -> str | None:
         core.blobs.cleanup_temp(older_than=0)
         secret = core.bootstrap()
         core.republish_stale()
+        core.snapshots.schedule_retention()
+        core.advisories.schedule()  # the first import from advisories_url, if set (each run queues the next)
         return secret
     finally:
         core.close()

@@ -27,6 +27,7 @@ class AuditTag(StrEnum):
     TOKEN_CREATE = "token:create"
     TOKEN_REVOKE = "token:revoke"
     CHECK_REPAIR = "system:check:repair"
+    ADVISORIES_IMPORT = "system:advisories:import"
 
 
 def record(session: Session, tag: AuditTag, *, actor: str | None, repository: str | None = None, subject: str | None = None,

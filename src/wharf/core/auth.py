@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,8 @@ class Principal:
     name: str
     scopes: tuple[tuple[str, str], ...]  # (repository or "*", highest action)
     expires_at: float | None = None  # epoch seconds
+    entitlement: bool = False  # a download-only customer token (core.entitlements): no writes, no management API
+    packages: tuple[str, ...] = ()  # an entitlement's package-name globs (empty: every package of its repositories)
 
     def can(self, action: str, repository: str | None) -> bool:
         need = _RANK[action]
@@ -49,7 +51,7 @@ class Principal:
 
     @property
     def label(self) -> str:
-        return f"token:{self.name}#{self.token_id}"
+        return f"{'entitlement' if self.entitlement else 'token'}:{self.name}#{self.token_id}"
 
 
 def validate_scopes(scopes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,6 +106,8 @@ class TokenService:
         self._sessions = sessions
         self._ttl = cache_ttl
         self._cache: dict[str, tuple[Principal | None, float]] = {}
+        # other kinds of secrets (entitlement tokens): fn(sha256 hex) -> Principal | None, asked when no token matches
+        self.lookups: list[Callable[[str], Principal | None]] = []
 
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -117,6 +121,11 @@ class TokenService:
             with self._sessions() as s:
                 tok = s.scalar(select(Token).where(Token.token_hash == digest))
                 principal = _principal(tok) if tok is not None and tok.revoked_at is None else None
+            if tok is None:
+                for lookup in self.lookups:
+                    principal = lookup(digest)
+                    if principal is not None:
+                        break
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = hit = (principal, now + self._ttl)

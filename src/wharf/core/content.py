@@ -8,7 +8,7 @@ A key (Python: the filename) that was ever in the repository stays reserved unle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -73,6 +73,13 @@ class AddResult:
     decisions: tuple[Any, ...] = ()  # policy decisions that let it in (core.ingest fills them)
 
 
+def _pin(repo: "int | RepoInfo", at_version: int | None) -> tuple[int, int | None]:
+    """A read's repository id and version: a RepoInfo view pinned at a version reads that version."""
+    if isinstance(repo, int):
+        return repo, at_version
+    return repo.id, at_version if at_version is not None else repo.pinned
+
+
 def _alive(v: int | None, table: Any = RepositoryContent):  # type: ignore[no-untyped-def]
     if v is None:
         return table.version_removed.is_(None)
@@ -114,6 +121,8 @@ _UPSERTS = {
 class ContentService:
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
+        # optional overlay (quarantine): repo id -> {name: {version or None (every version): reason}} hidden from reads
+        self.hide: Callable[[int], Mapping[str, Mapping[str | None, Any]]] | None = None
 
     # -- writes -----------------------------------------------------------------------------------------------
     def _lock_and_bump(self, s: Session, repo_id: int, actor: str, summary: str) -> int:
@@ -276,14 +285,16 @@ class ContentService:
                          remote_addr=remote_addr, changes=todo)
         return v
 
-    def attributes(self, repo_id: int, name: str, *, at_version: int | None = None) -> dict[str, Any]:
+    def attributes(self, repo_id: int | RepoInfo, name: str, *, at_version: int | None = None) -> dict[str, Any]:
+        repo_id, at_version = _pin(repo_id, at_version)
         q = select(PackageAttribute.attr, PackageAttribute.value).where(
             PackageAttribute.repository_id == repo_id, PackageAttribute.name == name, _alive(at_version, PackageAttribute))
         with self._sessions() as s:
             return {a: v for a, v in s.execute(q)}
 
-    def all_attributes(self, repo_id: int, attr: str | None = None, *,
+    def all_attributes(self, repo_id: int | RepoInfo, attr: str | None = None, *,
                        at_version: int | None = None) -> dict[str, dict[str, Any]]:
+        repo_id, at_version = _pin(repo_id, at_version)
         q = select(PackageAttribute.name, PackageAttribute.attr, PackageAttribute.value).where(
             PackageAttribute.repository_id == repo_id, _alive(at_version, PackageAttribute))
         if attr is not None:
@@ -300,10 +311,21 @@ class ContentService:
         return LiveFile(art.id, art.name, art.version, art.filename, art.sha256, art.size, art.kind, art.meta or {},
                         art.metadata_sha256, row.yanked, row.yanked_reason, row.added_at, art.uploaded_by, row.key)
 
-    def files(self, repo_id: int, name: str | None = None, *, at_version: int | None = None,
-              meta_keys: Sequence[str] | None = None) -> list[LiveFile]:
-        """Files alive in a repository (version). With ``meta_keys`` only those keys of ``meta`` are read (index
-        rendering needs a few small fields, not every file's whole metadata and description)."""
+    def files(self, repo_id: int | RepoInfo, name: str | None = None, *, at_version: int | None = None,
+              meta_keys: Sequence[str] | None = None, include_hidden: bool = False) -> list[LiveFile]:
+        """Files alive in a repository (version; a pinned RepoInfo: its version). With ``meta_keys`` only those keys
+        of ``meta`` are read (index rendering needs a few small fields, not every file's whole metadata). Files the
+        ``hide`` overlay withholds (quarantine) are left out unless ``include_hidden`` (admin views)."""
+        repo_id, at_version = _pin(repo_id, at_version)
+        out = self._files(repo_id, name, at_version=at_version, meta_keys=meta_keys)
+        if self.hide is not None and not include_hidden:
+            hidden = self.hide(repo_id)
+            if hidden:
+                out = [f for f in out if not ((h := hidden.get(f.name)) and (None in h or f.version in h))]
+        return out
+
+    def _files(self, repo_id: int, name: str | None, *, at_version: int | None,
+               meta_keys: Sequence[str] | None) -> list[LiveFile]:
         columns: list[Any] = list(_LIVE_COLUMNS)
         if meta_keys is not None:  # the meta column's place holds just those keys, read in SQL
             columns[7:8] = [Artifact.meta[k].as_string() for k in meta_keys]
@@ -319,13 +341,15 @@ class ContentService:
         k = len(meta_keys)
         return [LiveFile(*r[:7], dict(zip(meta_keys, r[7:7 + k])), *r[7 + k:]) for r in rows]
 
-    def last_change(self, repo_id: int, name: str, before: int) -> int:
+    def last_change(self, repo_id: int | RepoInfo, name: str, before: int) -> int:
         """The newest repository version before ``before`` that added or removed a file of ``name`` (-1: none)."""
+        repo_id, _v = _pin(repo_id, None)
         with self._sessions() as s:
             added, removed = s.execute(_Q_LAST_CHANGE, {"b_repo": repo_id, "b_name": name, "b_before": before}).one()
         return max(added if added is not None else -1, removed if removed is not None else -1)
 
-    def names(self, repo_id: int, *, at_version: int | None = None) -> list[str]:
+    def names(self, repo_id: int | RepoInfo, *, at_version: int | None = None) -> list[str]:
+        repo_id, at_version = _pin(repo_id, at_version)
         q = (select(RepositoryContent.name).where(RepositoryContent.repository_id == repo_id, _alive(at_version))
              .group_by(RepositoryContent.name).order_by(RepositoryContent.name))
         with self._sessions() as s:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "WharfError", "NotFound", "Conflict", "InvalidInput", "Unauthorized", "Forbidden", "FileExists",
-    "FileWasDeleted", "PayloadTooLarge", "PolicyDenied",
+    "FileWasDeleted", "PayloadTooLarge", "PolicyDenied", "ReadOnlyView",
 ]
 
 
@@ -66,3 +66,11 @@ class PolicyDenied(WharfError):
 
     status = 403
     reason = "policy-denied"
+
+
+class ReadOnlyView(WharfError):
+    """A write to a snapshot view (``/<repo>/~<snapshot>/``): views are read-only."""
+
+    status = 405
+    reason = "read-only-view"
+    headers = [(b"allow", b"GET, HEAD")]

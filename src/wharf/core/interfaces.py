@@ -29,9 +29,20 @@ class RepoInfo:
     private: bool
     config: Mapping[str, Any]
     version: int
+    # a read-only view of the repository at an older version (``/<repo>/~<snapshot or number>/``): content reads
+    # take this version, ``name`` is ``<repo>/~<label>`` (the view's own URL prefix and published tree) and
+    # ``base`` the repository's name (permissions)
+    pinned: int | None = None
+    # compiled allow_read/allow_write lists (core.access), None when the repository restricts no address
+    access: Any = field(default=None, compare=False, repr=False)
 
     def setting(self, key: str, default: Any = None) -> Any:
         return self.config.get(key, default)
+
+    @property
+    def base(self) -> str:
+        """The repository's own name (a view's ``name`` is ``<repo>/~<label>``)."""
+        return self.name.partition("/")[0]
 
 
 @dataclass(slots=True)
@@ -52,13 +63,16 @@ class RequestContext:
         return self.principal.label if self.principal else "anonymous"
 
     def require(self, action: str) -> None:
-        """Allow the request or raise 401 (no credentials) / 403 (credentials without the scope)."""
+        """Allow the request or raise 401 (no credentials) / 403 (credentials without the scope, or an address
+        outside the repository's allowlist)."""
+        if self.repo.access is not None:
+            self.repo.access.check(action, self.remote_addr, self.repo.name)
         if action == "read" and not self.repo.private:
             return
         if self.principal is None:
-            raise Unauthorized(f"authentication required for {action} access to repository '{self.repo.name}'")
-        if not self.principal.can(action, self.repo.name):
-            raise Forbidden(f"this token has no {action} access to repository '{self.repo.name}'")
+            raise Unauthorized(f"authentication required for {action} access to repository '{self.repo.base}'")
+        if not self.principal.can(action, self.repo.base):
+            raise Forbidden(f"this token has no {action} access to repository '{self.repo.base}'")
 
 
 RepoHandler = Callable[[RequestContext, "Scope", "Receive", "Send", str], Awaitable[None]]
@@ -70,7 +84,9 @@ class FormatPlugin(Protocol):
     name: str
     kinds: frozenset[str]
     # optional: ``index_path`` (where a client is pointed under /<repo>/, e.g. "simple/"), ``explain(core, group,
-    # name)`` and ``upstream_preset(name)``
+    # name)``, ``upstream_preset(name)``, ``link_files(core, repo, files)`` (make stored files downloadable when
+    # ``publish`` of some names does not link them; promotion calls it for files it added by reference) and
+    # ``osv_ecosystem`` (the OSV ecosystem of its packages, e.g. "PyPI": vulnerability advisories apply to the format)
 
     def normalize_name(self, name: str) -> str:
         """The ecosystem's canonical form of a package name (how names are stored and compared)."""

@@ -18,6 +18,9 @@ def link_file(core: "Core", repo_name: str, sha256: str, filename: str, *, blob_
     Returns False when the blob store has no local file for it."""
     if core.pages.file_path(repo_name, sha256, filename) is not None:
         return True
+    guard = getattr(core, "download_guard", None)
+    if guard is not None and not guard.may_link(repo_name, sha256):
+        return True  # withheld (quarantine): deliberately not published
     path = core.blobs.local_path(blob_sha256 or sha256)
     if path is None:
         return False
@@ -32,9 +35,18 @@ async def send_published(core: "Core", repo_name: str, sha256: str, filename: st
     from ..asgi import send_file
 
     found = core.pages.file_path(repo_name, sha256, filename)
+    guard = getattr(core, "download_guard", None)  # e.g. quarantine: 403 with its reason instead of 404 / a re-fetch
     if found is None:
+        if guard is not None:
+            guard.on_miss(repo_name, sha256, filename)
         return False
+    if guard is not None:
+        guard.on_hit(repo_name, sha256)
+    entitlement = scope.get("wharf.entitlement")  # set by the dispatcher for download-only customer tokens
+    counted = entitlement is not None and core.entitlements.before_download(entitlement, repo_name, sha256, filename)
     path, st = found
     await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
                     headers=headers)
+    if counted and scope["method"] == "GET":
+        core.entitlements.count(entitlement.token_id)
     return True

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Repository, RepositoryVersion
 from . import audit
+from .access import ACCESS_SETTINGS, compile_rules, validate_access
 from .errors import Conflict, InvalidInput, NotFound
 from .interfaces import KINDS, FormatPlugin, RepoInfo
 from .signal import ChangeSignal
@@ -20,7 +21,8 @@ __all__ = ["RepositoryService", "validate_repository_name", "RESERVED_NAMES"]
 
 RESERVED_NAMES = frozenset({"api", "ui", "v2", "static", "-", "health", "metrics", "favicon.ico", "robots.txt"})
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str}
+_COMMON_SETTINGS = {"allow_overwrite": bool, "max_upload_size": int, "description": str, "retention": dict,
+                    "promote_to": str}  # promote_to: the next stage of `wharf promote` (core/promotion.py)
 _GROUP_SETTINGS = ("members", "default_member", "guard", "reserved")
 
 
@@ -35,7 +37,8 @@ def validate_repository_name(name: str) -> str:
 
 
 def _info(r: Repository) -> RepoInfo:
-    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, dict(r.config or {}), r.version)
+    config = dict(r.config or {})
+    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, config, r.version, compile_rules(config))
 
 
 class RepositoryService:
@@ -98,13 +101,22 @@ class RepositoryService:
                 config.pop(key, None)
         elif any(k in config for k in _GROUP_SETTINGS):
             raise InvalidInput("only group repositories have members")
+        common.update(validate_access(config))
         for key, value in config.items():
+            if key == "retention" and value is None:  # {"retention": null} removes the policy
+                continue
+            if key in ACCESS_SETTINGS:
+                continue
             if key in _COMMON_SETTINGS:
                 typ = _COMMON_SETTINGS[key]
                 if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
                     raise InvalidInput(f"setting {key!r} must be a {typ.__name__}")
                 if key == "max_upload_size" and value <= 0:
                     raise InvalidInput("setting 'max_upload_size' must be positive")
+                if key == "retention":
+                    from .snapshots import validate_retention
+
+                    value = validate_retention(value)
                 common[key] = value
             else:
                 rest[key] = value

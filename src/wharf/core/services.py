@@ -15,6 +15,7 @@ from .. import __version__
 from ..config import Settings
 from ..db import make_engine, make_sessionmaker, upgrade
 from ..db.models import Repository
+from ..security.advisories import AdvisoryService
 from ..security.vetting import VettingService
 from ..storage import make_blob_store
 from .audit import AuditLog
@@ -22,11 +23,16 @@ from .auth import TokenService
 from .content import AddResult, ContentService, NewArtifact
 from .events import Event, EventBus, file_entries
 from .ingest import AfterIngest, Decision, Gate
+from .entitlements import EntitlementService
+from .webhooks import WebhookService
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
+from .promotion import PromotionService
+from .policy import PolicyService
 from .repositories import RepositoryService
 from .signal import ChangeSignal
 from .singleflight import SingleFlight
+from .snapshots import SnapshotService
 from .upstream import Upstream
 
 __all__ = ["Core"]
@@ -67,6 +73,12 @@ class Core:
         self.after_ingest: list[AfterIngest] = []
         self.scans = ScanService(self)
         # -- feature services --
+        self.snapshots = SnapshotService(self)
+        self.promotions = PromotionService(self)
+        self.policy = PolicyService(self)  # quarantine (core.policy.quarantine) and policies
+        self.entitlements = EntitlementService(self)
+        self.webhooks = WebhookService(self)
+        self.advisories = AdvisoryService(self)
         self.vetting = VettingService(self)  # licence, malware and typosquatting analyzers (security/vetting.py)
 
     # -- per request ---------------------------------------------------------------------------------------
@@ -165,7 +177,7 @@ class Core:
     def publish(self, repo: RepoInfo, names: Collection[str] | None) -> None:
         """Re-render what changed; records the repository version the published tree reflects."""
         # the version is read before the plugin queries content, so a page never claims more than it shows
-        fresh = dataclasses.replace(repo, version=self._db_version(repo.id))
+        fresh = dataclasses.replace(repo, version=self.db_version(repo))
         self.plugin(repo).publish(self, fresh, names)
         self._write_marker(repo.name, fresh.version)
 
@@ -173,9 +185,12 @@ class Core:
         """Record that the published tree reflects ``version`` (for plugins that update pages themselves)."""
         self._write_marker(name, version)
 
-    def db_version(self, repo_id: int) -> int:
-        """The repository's current version in the database (pages rendered now reflect at least this)."""
-        return self._db_version(repo_id)
+    def db_version(self, repo: int | RepoInfo) -> int:
+        """The repository's current version in the database (pages rendered now reflect at least this); a view's
+        pinned version."""
+        if isinstance(repo, RepoInfo):
+            return repo.pinned if repo.pinned is not None else self._db_version(repo.id)
+        return self._db_version(repo)
 
     def _db_version(self, repo_id: int) -> int:
         with self.sessions() as s:
@@ -226,5 +241,7 @@ class Core:
         return secret
 
     def close(self) -> None:
+        self.entitlements.close()  # pending download counts
+        self.webhooks.close()
         self.engine.dispose()
 

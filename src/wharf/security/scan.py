@@ -84,7 +84,7 @@ class ScanService:
     # -- scanning -------------------------------------------------------------------------------------------
     def scan(self, repo: RepoInfo, name: str, version: str, *, only: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """Run the analyzers (or ``only`` those) on a package version's live files; store and return the results."""
-        files = [f for f in self._core.content.files(repo.id, name) if f.version == version]
+        files = [f for f in self._core.content.files(repo.id, name, include_hidden=True) if f.version == version]
         if not files:
             return {}
         target = ScanTarget(self._core, repo, name, version, files)

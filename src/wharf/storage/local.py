@@ -61,9 +61,12 @@ class _LocalWriter:
         os.fsync(self._fh.fileno())
         self._fh.close()
         final = self._store._path(sha)
-        if final.exists():
+        try:
+            # the bytes are already stored: touch them, so `wharf gc` (which deletes only files untouched for its
+            # grace period, after moving them aside) cannot remove them before this upload records its rows
+            os.utime(final)
             self._path.unlink(missing_ok=True)
-        else:
+        except FileNotFoundError:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(self._path, 0o644)
             os.replace(self._path, final)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ..core.auth import credentials_from_header
 from ..core.errors import WharfError
+from .trail import trail_section
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.services import Core
@@ -99,6 +100,7 @@ def build_web(core: "Core") -> Starlette:
                 for f in by_version[version])
             parts.append(f"<h2>{escape(version)}</h2><table>{rows}</table>")
         summary = next((f.meta.get("summary") for f in files if f.meta.get("summary")), "") or ""
+        parts.append(await run_in_threadpool(trail_section, core, repo, norm, await run_in_threadpool(principal, request)))
         return _page(norm, f"<p>{escape(summary)}</p>" + "".join(parts),
                      [(repo.name, f"/ui/{repo.name}/"), (norm, f"/ui/{repo.name}/{norm}/")])
 

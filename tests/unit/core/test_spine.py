@@ -183,10 +183,9 @@ def test_no_background_work_is_queued_when_nothing_would_use_it(tmp_path):
     for settings, analyzers in ((Settings(data=tmp_path / "a"), False), (Settings(data=tmp_path / "b", vetting=False), True)):
         c = Core(settings, migrate=True)
         try:
+            c.scans._analyzers.clear()  # feature analyzers (vulnerabilities, vetting) register themselves at start
             if analyzers:
                 c.scans.register("noop", lambda core, target: {"status": "pass"})
-            else:  # vetting registers its analyzers in every Core: take them away for this case
-                c.scans._analyzers.clear()
             repo = c.create_repository(name="dev", format="python", actor="t")
             c.ingest(repo, _new(c), actor="t")
             assert c.tasks.pending() == 0 and len(c.events.list(repository="dev")) == 1

@@ -8,6 +8,9 @@ from alembic.migration import MigrationContext
 
 from wharf.db import make_engine, upgrade
 from wharf.db.models import Base
+from wharf.db import models_policy
+
+FEATURE_MODELS = (models_policy,)  # feature modules register their tables on Base when imported
 
 
 def _diff(url: str) -> list:

@@ -17,6 +17,7 @@ __all__ = ["CargoFormat", "PLUGIN"]
 class CargoFormat(FormatBase):
     name = "cargo"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "crates.io"  # advisories: the OSV ecosystem of this format's packages
 
     def make_routes(self, core: "Core") -> Any:
         from .routes import CargoRoutes

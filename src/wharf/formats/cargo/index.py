@@ -62,7 +62,7 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
     if repo.kind == "group":
         return
     if names is None:
-        targets = set(core.content.names(repo.id))
+        targets = set(core.content.names(repo))
         base = core.pages.root / repo.name / "index"
         if base.is_dir() and repo.kind == "hosted":
             for page in base.rglob("*.page"):
@@ -71,7 +71,7 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
     else:
         targets = {normalize_name(n) for n in names}
     for name in targets:
-        files = core.content.files(repo.id, name, meta_keys=INDEX_KEYS)
+        files = core.content.files(repo, name, meta_keys=INDEX_KEYS)
         for f in files:
             link_file(core, repo.name, f.sha256, f.filename)
         if repo.kind != "hosted":

@@ -250,7 +250,7 @@ class CargoRoutes:
         semver = parse_semver(vers)
         norm = normalize_name(name)
         parse.check_crate_file(str(writer.temp_path()), name, vers)
-        existing = core.content.files(repo.id, norm, meta_keys=("crate",))
+        existing = core.content.files(repo, norm, meta_keys=("crate",))
         allow_overwrite = bool(repo.setting("allow_overwrite", False))
         if existing:
             published_as = existing[-1].meta.get("crate") or norm
@@ -293,7 +293,7 @@ class CargoRoutes:
 
     def _require_owner(self, ctx: RequestContext, norm: str, name: str) -> list[str]:
         """Owners (token names) may publish new versions, yank and change owners; so may repository admins."""
-        owners = list(self.core.content.attributes(ctx.repo.id, norm).get("owners") or [])
+        owners = list(self.core.content.attributes(ctx.repo, norm).get("owners") or [])
         principal = ctx.principal
         if principal is None:  # pragma: no cover - callers require write first
             raise Forbidden("authentication required")
@@ -319,7 +319,7 @@ class CargoRoutes:
         await send_json(send, 200, {"ok": True})
 
     def _require_existing(self, ctx: RequestContext, norm: str, name: str) -> list[Any]:
-        files = self.core.content.files(ctx.repo.id, norm, meta_keys=("crate",))
+        files = self.core.content.files(ctx.repo, norm, meta_keys=("crate",))
         if not files:
             raise NotFound(f"crate `{name}` does not exist in repository '{ctx.repo.name}'")
         return files
@@ -372,9 +372,9 @@ class CargoRoutes:
         await send_json(send, 200, {"ok": True, "msg": msg})
 
     def _owners_of(self, repo: Any, norm: str, name: str) -> list[str]:
-        if not self.core.content.files(repo.id, norm, meta_keys=()):
+        if not self.core.content.files(repo, norm, meta_keys=()):
             raise NotFound(f"crate `{name}` does not exist in repository '{repo.name}'")
-        return list(self.core.content.attributes(repo.id, norm).get("owners") or [])
+        return list(self.core.content.attributes(repo, norm).get("owners") or [])
 
     # -- search --------------------------------------------------------------------------------------------------
     async def search(self, ctx: RequestContext, scope: Scope, send: Send) -> None:
@@ -396,7 +396,7 @@ class CargoRoutes:
         found: dict[str, dict[str, Any]] = {}
         for repo in repos:
             by_name: dict[str, list[Any]] = {}
-            for f in self.core.content.files(repo.id, meta_keys=("crate", "description")):
+            for f in self.core.content.files(repo, meta_keys=("crate", "description")):
                 by_name.setdefault(f.name, []).append(f)
             for norm, files in by_name.items():
                 if norm in found:

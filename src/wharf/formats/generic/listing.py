@@ -142,7 +142,7 @@ class _Tree:
     def refresh(self, directory: str) -> None:
         """Re-read one directory's files from the database; fix its ancestors if it appeared or disappeared."""
         package = directory or ROOT
-        files = {f.filename: _entry(f) for f in self.core.content.files(self.repo.id, package,
+        files = {f.filename: _entry(f) for f in self.core.content.files(self.repo, package,
                                                                          meta_keys=("sha1", "md5"))}
         old = self.read(directory)
         dirs = old[1] if old else []
@@ -168,7 +168,7 @@ class _Tree:
     def rebuild(self) -> None:
         """Every page from the database (first publish, crash recovery); pages of vanished directories go."""
         tree: dict[str, tuple[dict[str, dict[str, Any]], set[str]]] = {"": ({}, set())}
-        for f in self.core.content.files(self.repo.id, meta_keys=("sha1", "md5")):
+        for f in self.core.content.files(self.repo, meta_keys=("sha1", "md5")):
             directory = "" if f.name == ROOT else f.name
             tree.setdefault(directory, ({}, set()))[0][f.filename] = _entry(f)
             while directory != "":
@@ -191,7 +191,7 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
     if repo.kind not in ("hosted", "proxy"):
         return
     with _publish_lock(core, repo.name):
-        tree = _Tree(core, repo, core.db_version(repo.id))
+        tree = _Tree(core, repo, core.db_version(repo))
         if names is None:
             tree.rebuild()
             return

@@ -85,6 +85,9 @@ def _segments(raw: str) -> list[str]:
         raise InvalidPath("too-deep", f"path has more than {MAX_DEPTH} segments")
     for seg in segs:
         _check_segment(seg, shown)
+    if segs[0].startswith("~"):
+        raise InvalidPath("reserved", f"path '{shown}' starts with '~': /<repository>/~<name>/ is where snapshots "
+                                      "of the repository are served; choose another top-level directory name")
     return segs
 
 

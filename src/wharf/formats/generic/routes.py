@@ -156,6 +156,9 @@ class GenericRoutes:
         """Send a stored file if this repository has it; False if not."""
         info = listing.lookup(self.core, ctx.repo.name, path.directory, path.filename)
         if info is None:
+            guard = getattr(self.core, "download_guard", None)
+            if guard is not None:  # withheld (quarantine): 403 with the reason, and a proxy does not fetch it
+                guard.check_package(ctx.repo, path.package, "")
             return False
         sha = info["sha256"]
         extra = _checksum_response_headers(info)

@@ -20,6 +20,7 @@ __all__ = ["MavenFormat", "PLUGIN"]
 class MavenFormat(FormatBase):
     name = "maven"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "Maven"  # advisories: the OSV ecosystem of this format's packages
     index_path = ""  # clients are pointed at /<repo>/ itself
 
     def make_routes(self, core: "Core") -> Any:

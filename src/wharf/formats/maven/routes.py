@@ -201,7 +201,7 @@ class MavenRoutes:
         if result.created or store.page_of_file(core, repo.name, what.path) is None:
             # (an identical retry also repairs a publish that failed after the upload was recorded)
             store.publish_file(core, repo, result.file, result.version)
-            files = core.content.files(repo.id, what.name, meta_keys=store.FILE_META_KEYS)
+            files = core.content.files(repo, what.name, meta_keys=store.FILE_META_KEYS)
             store.render_name(core, repo, what.name, result.version, files,
                               snapshots=[what.version] if what.snapshot else [])
             core.mark_published(repo.name, result.version)

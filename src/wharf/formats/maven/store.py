@@ -148,10 +148,10 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
     if repo.kind == "group":
         return
     version = repo.version
-    targets = core.content.names(repo.id) if names is None else list(names)
+    targets = core.content.names(repo) if names is None else list(names)
     live_paths: set[str] = set()
     for name in targets:
-        files = core.content.files(repo.id, name, meta_keys=FILE_META_KEYS)
+        files = core.content.files(repo, name, meta_keys=FILE_META_KEYS)
         for f in files:
             publish_file(core, repo, f, version)
             live_paths.add(file_key(f.meta["path"]))

@@ -19,6 +19,7 @@ UNPUBLISH_RULES = ("admin", "write", "never")
 class NpmFormat(FormatBase):
     name = "npm"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "npm"  # advisories: the OSV ecosystem of this format's packages
     popular_names = "npm"  # the popular-packages list typosquatting checks compare new names with
     index_path = ""  # npm is pointed at <wharf url>/<repo>/
 

@@ -121,10 +121,10 @@ class Rendered:
 
 
 def render_name(core: "Core", repo: RepoInfo, name: str) -> tuple[dict[str, bytes], dict[str, Any]] | None:
-    files = core.content.files(repo.id, name)
+    files = core.content.files(repo, name)
     if not files:
         return None
-    attrs = core.content.attributes(repo.id, name)
+    attrs = core.content.attributes(repo, name)
     deprecated = attrs.get(ATTR_DEPRECATED) or {}
     r = Rendered()
     for f in sorted(files, key=lambda f: parse.semver_key(f.version)):
@@ -143,13 +143,13 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         return  # merged from the members' pages when requested
     if repo.kind == "proxy":
         # packuments of a proxy mirror the upstream; tarballs it cached become downloadable here
-        files = core.content.files(repo.id, meta_keys=()) if names is None else \
-            [f for n in names for f in core.content.files(repo.id, n, meta_keys=())]
+        files = core.content.files(repo, meta_keys=()) if names is None else \
+            [f for n in names for f in core.content.files(repo, n, meta_keys=())]
         for f in files:
             link_file(core, repo.name, f.sha256, f.filename)
         return
     if names is None:
-        targets = set(core.content.names(repo.id))
+        targets = set(core.content.names(repo))
         base = core.pages.root / repo.name / "npm"
         if base.is_dir():
             for page in base.rglob("*.page"):

@@ -3,6 +3,7 @@ request, verified against the upstream's ``dist.integrity`` (sha512) or ``dist.s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -90,9 +91,24 @@ class NpmProxy:
             return None
         up = self.core.upstream(repo)
         url = up.base.rstrip("/") + "/" + parse.escaped(name)
-        return await cached_document(self.core, repo, packument_key(name), url,
+        page = await cached_document(self.core, repo, packument_key(name), url,
                                      parse=lambda resp: parse_upstream_packument(name, resp.content, str(resp.url)),
                                      headers={"Accept": "application/json"}, allow_stale=allow_stale)
+        return self._withhold(repo, name, page)
+
+    def _withhold(self, repo: RepoInfo, name: str, page: Page | None) -> Page | None:
+        """The mirrored packument without the versions core withholds here (quarantine); the stored page stays
+        as the upstream sent it."""
+        hide = self.core.content.hide
+        hidden = hide(repo.id).get(name) if (hide is not None and page is not None) else None
+        if not hidden or page is None:
+            return page
+        doc = json.loads(page.variants["full"][1])
+        versions = {v: m for v, m in (doc.get("versions") or {}).items() if None not in hidden and v not in hidden}
+        times = {v: t for v, t in (doc.get("time") or {}).items() if v in versions}
+        variants = render_packument(name, versions, times, doc.get("dist-tags") or {}, str(doc.get("_rev") or "1"))
+        return Page(page.version, {k: (b'"%s"' % hashlib.sha256(body).hexdigest()[:32].encode(), body)
+                                   for k, body in variants.items()}, page.meta)
 
     def _cached_sha(self, repo: RepoInfo, key: str) -> str | None:
         sha = self._shas.get((repo.name, key))
@@ -125,6 +141,9 @@ class NpmProxy:
             raise HTTPError(404, f"tarball '{filename}' of '{name}' not found in repository '{repo.name}' nor on its "
                                  "upstream")
         url, expect, version = src
+        guard = getattr(self.core, "download_guard", None)
+        if guard is not None:  # a quarantined version is never fetched (its bytes may be unknown here yet)
+            await anyio.to_thread.run_sync(guard.check_package, repo, name, version)
 
         def record(ref: BlobRef, path: Path | None) -> None:
             self._record(repo, name, version, filename, key, ref, path, url, expect)

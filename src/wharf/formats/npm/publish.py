@@ -109,7 +109,7 @@ def publish_version(core: "Core", ctx: RequestContext, path_name: str, doc: dict
     finally:
         writer.abort()
     tags = dict(req.tags) or {"latest": req.version}
-    current = core.content.attributes(repo.id, req.name).get(ATTR_TAGS) or {}
+    current = core.content.attributes(repo, req.name).get(ATTR_TAGS) or {}
     merged = {**current, **tags}
     if core.set_attributes(repo, req.name, {ATTR_TAGS: merged}, actor=ctx.actor, remote_addr=ctx.remote_addr) is None:
         core.publish(repo, {req.name})
@@ -140,7 +140,7 @@ def update_metadata(core: "Core", ctx: RequestContext, name: str, doc: Mapping[s
         raise HTTPError(400, f"version(s) {', '.join(sorted(added))[:200]} cannot be added without their tarball "
                              "(use npm publish)", reason="no-attachment")
     removed = [v for v in existing if v not in sent]
-    attrs = core.content.attributes(repo.id, name)
+    attrs = core.content.attributes(repo, name)
     deprecated = dict(attrs.get(ATTR_DEPRECATED) or {})
     for v, m in sent.items():
         if "deprecated" in m:
@@ -195,13 +195,13 @@ def unpublish_package(core: "Core", ctx: RequestContext, name: str) -> None:
 
 def delete_tarball(core: "Core", ctx: RequestContext, name: str, filename: str) -> None:
     """The second half of `npm unpublish <name>@<v>` (the version is already gone from the packument)."""
-    live = {f.filename: f for f in core.content.files(ctx.repo.id, name)}
+    live = {f.filename: f for f in core.content.files(ctx.repo, name)}
     f = live.get(filename)
     if f is None:
         return  # already removed with its version
     if len(live) == 1:
         raise HTTPError(400, "this is the last version: unpublish the whole package instead")
-    attrs = core.content.attributes(ctx.repo.id, name)
+    attrs = core.content.attributes(ctx.repo, name)
     _apply(core, ctx, name, {x.version: x for x in live.values()}, [f.version], dict(attrs.get(ATTR_DEPRECATED) or {}),
            attrs)
 
@@ -211,7 +211,7 @@ def set_dist_tags(core: "Core", ctx: RequestContext, name: str, changes: Mapping
     existing = _versions(core, repo.id, name)
     if not existing:
         raise HTTPError(404, f"package '{name}' not found in repository '{repo.name}'")
-    tags = dict(core.content.attributes(repo.id, name).get(ATTR_TAGS) or {})
+    tags = dict(core.content.attributes(repo, name).get(ATTR_TAGS) or {})
     for tag, version in changes.items():
         try:
             parse.check_tag(tag)

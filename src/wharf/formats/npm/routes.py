@@ -6,6 +6,7 @@ Errors are answered as npm shows them: JSON ``{"error": "..."}`` with the status
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -142,6 +143,8 @@ class NpmRoutes:
         if repo.kind == "group":
             return await self.group.tarball(repo, name, filename, scope, send)
         sha = page_files(self.core.pages.read(repo.name, packument_key(name))).get(filename)
+        if sha is None:  # not listed (deleted, or withheld: then the miss path answers 403 with the reason)
+            sha = await anyio.to_thread.run_sync(self.core.content.live_sha256, repo.id, f"{name}/-/{filename}")
         if sha is None or not await send_published(self.core, repo.name, sha, filename, scope, send,
                                                    content_type=b"application/octet-stream"):
             raise HTTPError(404, f"tarball '{filename}' of '{name}' not found in repository '{repo.name}'")
@@ -246,9 +249,19 @@ class NpmRoutes:
             if method != "POST":
                 raise _method(method, "POST")
             ctx.require("read")
-            await read_body(scope, receive, 64 * 1024 * 1024)
-            # no vulnerability data yet: a clean, empty answer in each endpoint's shape
-            return await send_json(send, 200, {} if rest.endswith("bulk") else _EMPTY_QUICK_AUDIT)
+            body = await read_body(scope, receive, 64 * 1024 * 1024)
+            if not rest.endswith("bulk"):  # the old quick-audit shape: npm uses it only when bulk fails
+                return await send_json(send, 200, _EMPTY_QUICK_AUDIT)
+            try:
+                if body[:2] == b"\x1f\x8b":  # npm gzips the bulk request (with or without Content-Encoding)
+                    body = gzip.decompress(body)
+                request = json.loads(body or b"{}")
+            except (OSError, ValueError, EOFError):
+                raise HTTPError(400, "the audit request is not (gzipped) JSON")
+            from .audit import bulk_advisories
+
+            answer = await anyio.to_thread.run_sync(lambda: bulk_advisories(self.core, ctx.base_url, request))
+            return await send_json(send, 200, answer)
         if rest == "v1/search":
             ctx.require("read")
             return await send_json(send, 200, {"objects": [], "total": 0, "time": ""})
@@ -269,7 +282,7 @@ class NpmRoutes:
         except WharfError:
             raise Unauthorized("the password is not a valid Wharf token (create one with `wharf token create`)")
         login_ctx = RequestContext(ctx.repo, principal, ctx.base_url, ctx.remote_addr)
-        if ctx.repo.private or not principal.can("read", ctx.repo.name):
+        if ctx.repo.private or not principal.can("read", ctx.repo.base):
             login_ctx.require("read")
         await send_json(send, 201, {"ok": True, "id": f"org.couchdb.user:{user}", "token": password,
                                     "username": principal.name})

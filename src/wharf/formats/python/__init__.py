@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Collection, Mapping
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping
 
 from packaging.utils import canonicalize_name
 
@@ -10,6 +10,7 @@ from ...core.errors import InvalidInput
 from ...core.interfaces import FormatBase, RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ...core.content import LiveFile
     from ...core.services import Core
 
 __all__ = ["PythonFormat"]
@@ -18,6 +19,7 @@ __all__ = ["PythonFormat"]
 class PythonFormat(FormatBase):
     name = "python"
     kinds = frozenset({"hosted", "proxy", "group"})
+    osv_ecosystem = "PyPI"  # advisories: the OSV ecosystem of this format's packages
     popular_names = "pypi"  # the popular-packages list typosquatting checks compare new names with
     index_path = "simple/"  # where a client is pointed, under /<repo>/
 
@@ -61,6 +63,13 @@ class PythonFormat(FormatBase):
         from .index import publish
 
         publish(core, repo, names)
+
+    def link_files(self, core: "Core", repo: RepoInfo, files: Iterable["LiveFile"]) -> None:
+        """Make stored files (and their PEP 658 metadata) downloadable here: publishing some names re-renders
+        pages only (an upload links its own file), so files added by reference (promotion) are linked here."""
+        from .index import link_files
+
+        link_files(core, repo, files)
 
 
 PLUGIN = PythonFormat

@@ -133,6 +133,9 @@ class PythonGroup:
         member_name = (page.meta.get("sources") or {}).get(base) if page is not None else None
         member = self.core.repos.get(member_name) if member_name else None
         if member is None:
+            guard = getattr(self.core, "download_guard", None)
+            if guard is not None:  # not listed because a member withholds it: 403 with the reason
+                guard.check_package(group, name, parse.parse_filename(base)[1])
             raise HTTPError(404, f"file not found in group '{group.name}': {filename}")
         if member.kind == "proxy":
             return await self.proxy.serve_file(member, sha, filename, scope, send)

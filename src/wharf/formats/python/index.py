@@ -23,6 +23,7 @@ __all__ = ["canonical_or_none", "publish", "render_project", "render_entries", "
 
 ROOT_KEY = "simple/~root"
 API_VERSION = "1.1"
+STATUS_API_VERSION = "1.4"  # PEP 792 project status markers (only on pages that carry one)
 
 
 def canonical_or_none(name: str) -> str | None:
@@ -72,16 +73,30 @@ def file_entry(f: LiveFile) -> dict[str, Any]:
     }
 
 
-def render_project(name: str, files: list[LiveFile]) -> dict[str, bytes]:
+def render_project(name: str, files: list[LiveFile], status: tuple[str, str] | None = None) -> dict[str, bytes]:
     # upload order (PEP 503 and PEP 700 prescribe none): sorting thousands of PEP 440 versions on every upload
     # would make uploads into a long-lived project slower and slower
-    return render_entries(name, [file_entry(f) for f in files], [f.version for f in files])
+    return render_entries(name, [file_entry(f) for f in files], [f.version for f in files], status=status)
 
 
-def render_entries(name: str, entries: list[dict[str, Any]], versions: Iterable[str]) -> dict[str, bytes]:
-    """PEP 503 HTML and PEP 691 JSON of one project from PEP 691 file dicts (in display order)."""
+def project_status(core: "Core", repo: RepoInfo, name: str) -> tuple[str, str] | None:
+    """PEP 792 project status (status, reason) when core reports one (a whole project in quarantine)."""
+    policy = getattr(core, "policy", None)
+    quarantine = getattr(policy, "quarantine", None)
+    return quarantine.project_status(repo.id, name) if quarantine is not None else None
+
+
+def render_entries(name: str, entries: list[dict[str, Any]], versions: Iterable[str],
+                   status: tuple[str, str] | None = None) -> dict[str, bytes]:
+    """PEP 503 HTML and PEP 691 JSON of one project from PEP 691 file dicts (in display order); ``status`` adds
+    PEP 792 project status markers (api-version 1.4)."""
+    api_version = STATUS_API_VERSION if status else API_VERSION
+    head = f"<meta name=\"pypi:repository-version\" content=\"{api_version}\">\n"
+    if status:
+        head += (f"<meta name=\"pypi:project-status\" content=\"{escape(status[0])}\">\n"
+                 f"<meta name=\"pypi:project-status-reason\" content=\"{escape(status[1])}\">\n")
     out = [
-        "<!DOCTYPE html>\n<html>\n<head>\n<meta name=\"pypi:repository-version\" content=\"1.1\">\n",
+        "<!DOCTYPE html>\n<html>\n<head>\n" + head,
         f"<title>Links for {escape(name)}</title>\n</head>\n<body>\n<h1>Links for {escape(name)}</h1>\n",
     ]
     jfiles = []
@@ -103,8 +118,10 @@ def render_entries(name: str, entries: list[dict[str, Any]], versions: Iterable[
         jfiles.append({**{k: v for k, v in e.items() if not k.startswith("_")}, "dist-info-metadata": cm or False,
                        "core-metadata": cm or False})
     out.append("</body>\n</html>\n")
-    doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": list(dict.fromkeys(versions)),
-           "files": jfiles}
+    doc: dict[str, Any] = {"meta": {"api-version": api_version}, "name": name, "versions": list(dict.fromkeys(versions)),
+                           "files": jfiles}
+    if status:
+        doc["project-status"] = {"status": status[0], "reason": status[1]}
     return {"html": "".join(out).encode(), "json": json.dumps(doc, separators=(",", ":")).encode()}
 
 
@@ -114,7 +131,10 @@ def append_file(core: "Core", repo: RepoInfo, f: LiveFile, version: int) -> bool
     (no change to it since the page's version); otherwise the caller does a full publish. False: not done."""
     key = project_key(f.name)
     page = core.pages.read(repo.name, key)
-    if page is None or page.version >= version or core.content.last_change(repo.id, f.name, version) > page.version:
+    hidden = core.content.hide(repo.id).get(f.name) if core.content.hide is not None else None
+    if hidden:
+        return False  # part of the project is withheld (quarantine): the page is re-rendered whole
+    if page is None or page.version >= version or core.content.last_change(repo, f.name, version) > page.version:
         return False
     html = page.variants["html"][1]
     body = page.variants["json"][1]
@@ -156,27 +176,37 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
         return  # group pages are merged from their members' pages when requested
     if repo.kind == "proxy":
         # project pages of a proxy mirror the upstream (see proxy.py); files it cached become downloadable here
-        for name in (core.content.names(repo.id) if names is None else names):
-            for f in core.content.files(repo.id, name, meta_keys=_INDEX_KEYS):
+        for name in (core.content.names(repo) if names is None else names):
+            for f in core.content.files(repo, name, meta_keys=_INDEX_KEYS):
                 _link(core, repo, f)
+            if names is not None:  # what is served from the mirrored page may have changed (e.g. a quarantine):
+                page = core.pages.read(repo.name, project_key(name))  # a rewrite moves its signature for group memos
+                if page is not None:
+                    core.pages.write(repo.name, project_key(name), page.version,
+                                     {k: body for k, (_etag, body) in page.variants.items()}, page.meta)
         core.pages.mark_stale(repo.name, ROOT_KEY, version)
         return
     names_changed = names is None or core.pages.read(repo.name, ROOT_KEY) is None
     if names is None:
-        targets = set(core.content.names(repo.id))
+        targets = set(core.content.names(repo))
         # drop pages and links of names that are gone
         for page in (core.pages.root / repo.name / "simple").glob("*.page"):
             if page.stem != "~root" and page.stem not in targets:
                 core.pages.delete(repo.name, project_key(page.stem))
-        wanted = {(f.sha256, f.filename) for f in core.content.files(repo.id, meta_keys=())}
+        wanted = {(f.sha256, f.filename) for f in core.content.files(repo, meta_keys=())}
         for sha, fn in core.pages.published_files(repo.name):
             if (sha, fn.removesuffix(".metadata")) not in wanted:
                 core.pages.unlink_file(repo.name, sha, fn)
     else:
         targets = set(names)
     for name in targets:
-        files = core.content.files(repo.id, name, meta_keys=_INDEX_KEYS)
+        files = core.content.files(repo, name, meta_keys=_INDEX_KEYS)
         existed = core.pages.exists(repo.name, project_key(name))
+        status = project_status(core, repo, name)
+        if status is not None:  # PEP 792: a quarantined project is listed with its status and no files
+            names_changed = names_changed or not existed
+            core.pages.write(repo.name, project_key(name), version, render_project(name, [], status))
+            continue
         if not files:
             names_changed = names_changed or existed
             core.pages.delete(repo.name, project_key(name))
@@ -186,7 +216,7 @@ def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None
             link_files(core, repo, files)
         core.pages.write(repo.name, project_key(name), version, render_project(name, files))
     if names is None:
-        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo)))
     elif names_changed:
         # the root list changes only when a project appears or disappears, and with 100,000 projects it is big:
         # mark it stale; the next request for it renders it once (ensure_root), however many uploads came between
@@ -210,8 +240,8 @@ def ensure_root(core: "Core", repo: RepoInfo) -> "Page":
     page = core.pages.read(repo.name, ROOT_KEY)
     stale = core.pages.stale_version(repo.name, ROOT_KEY)
     if page is None or (stale is not None and stale > page.version):
-        version = core.db_version(repo.id)  # read before the names: the page never claims more than it shows
-        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo.id)))
+        version = core.db_version(repo)  # read before the names: the page never claims more than it shows
+        core.pages.write(repo.name, ROOT_KEY, version, render_root(core.content.names(repo)))
         page = core.pages.read(repo.name, ROOT_KEY)
         assert page is not None
     return page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +31,13 @@ __all__ = ["PythonProxy"]
 log = logging.getLogger("wharf.python.proxy")
 
 
+def _version(filename: str) -> str | None:
+    try:
+        return parse.parse_filename(filename)[1]
+    except parse.InvalidArtifact:
+        return None
+
+
 def _local_url(sha: str, filename: str) -> str:
     return f"../../files/{sha}/{filename}"
 
@@ -44,10 +53,27 @@ class PythonProxy:
         canonical = canonical_or_none(name)
         if canonical is None:
             return None  # never ask the upstream for something that is not a project name (e.g. a path)
-        return await cached_document(self.core, repo, project_key(canonical),
+        page = await cached_document(self.core, repo, project_key(canonical),
                                      lambda: self.core.upstream(repo).url(f"{canonical}/"),
                                      parse=lambda resp: self._parse_page(canonical, resp),
                                      headers={"Accept": ACCEPT}, allow_stale=allow_stale)
+        return self._withhold(repo, canonical, page)
+
+    def _withhold(self, repo: RepoInfo, name: str, page: Page | None) -> Page | None:
+        """The mirrored page without the versions core withholds here (quarantine), with PEP 792 status for a
+        whole project; the stored page stays as the upstream sent it."""
+        hide = self.core.content.hide
+        hidden = hide(repo.id).get(name) if (hide is not None and page is not None) else None
+        if not hidden or page is None:
+            return page
+        doc = json.loads(page.variants["json"][1])
+        whole = None in hidden
+        files = [] if whole else [f for f in doc.get("files", []) if _version(f["filename"]) not in hidden]
+        versions = [] if whole else [v for v in doc.get("versions", []) if v not in hidden]
+        status = ("quarantined", str(hidden[None])) if whole else None
+        variants = render_entries(name, files, versions, status=status)
+        return Page(page.version, {k: (b'"%s"' % hashlib.sha256(body).hexdigest()[:32].encode(), body)
+                                   for k, body in variants.items()}, page.meta)
 
     @staticmethod
     def _parse_page(name: str, resp: Any) -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -92,6 +118,13 @@ class PythonProxy:
 
     async def fetch_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
         name, src = self._source(repo, sha, filename)
+        guard = getattr(self.core, "download_guard", None)
+        if guard is not None:  # a quarantined version is never fetched (its bytes may be unknown here yet)
+            try:
+                version: str | None = parse.parse_filename(filename.removesuffix(".metadata"))[1]
+            except parse.InvalidArtifact:
+                version = None
+            await anyio.to_thread.run_sync(guard.check_package, repo, name, version)
         if filename.endswith(".metadata"):
             return await self._fetch_metadata(repo, sha, filename, src, scope, send)
 
@@ -126,7 +159,7 @@ class PythonProxy:
         # root list (what this proxy holds) is re-rendered on its next request if the project is new here
         link_files(self.core, repo, [result.file])
         if result.created:
-            if self.core.content.last_change(repo.id, pname, result.version) < 0:
+            if self.core.content.last_change(repo, pname, result.version) < 0:
                 self.core.pages.mark_stale(repo.name, ROOT_KEY, result.version)
             self.core.mark_published(repo.name, result.version)
 

@@ -15,6 +15,7 @@ from ...core.interfaces import RequestContext
 from ...multipart import read_multipart
 from ...storage import BlobTooLarge
 from . import parse
+from .advisories import vulnerabilities
 from .index import (append_file, canonical_or_none, link_files, project_json_api, project_key, root_page,
                     send_published)
 
@@ -181,8 +182,12 @@ class PythonRoutes:
             return await send_redirect(send, f"/{ctx.repo.name}/pypi/{name}/{suffix}")
 
         def build() -> dict | None:
-            files = self.core.content.files(ctx.repo.id, name)
-            return project_json_api(files, ctx.repo_url, version, self.core.repos.require(ctx.repo.name).version)
+            files = self.core.content.files(ctx.repo, name)
+            doc = project_json_api(files, ctx.repo_url, version, ctx.repo.pinned if ctx.repo.pinned is not None
+                                   else self.core.repos.require(ctx.repo.name).version)
+            if doc is not None:
+                doc["vulnerabilities"] = vulnerabilities(self.core, name, doc["info"]["version"], ctx.base_url)
+            return doc
 
         doc = await anyio.to_thread.run_sync(build)
         if doc is None:
