@@ -154,3 +154,25 @@ def test_scans_back_off_during_an_upload_burst(core):
         _ingest(core, repo, "python", f"burst{i}", "1.0", clean_wheel(f"burst{i}"))
     waited = core.vetting.yield_to_uploads()
     assert 0.5 <= waited < 2.0  # a burst: it waited, but no longer than max_wait
+
+
+def test_overview_with_the_real_vulnerabilities_analyzer(core):
+    """The advisories area's analyzer (hand-written OSV record) feeds the per-release history and fixed versions."""
+    import json
+
+    record = {"schema_version": "1.6.0", "id": "PYSEC-2026-1", "modified": "2026-01-01T00:00:00Z",
+              "aliases": ["CVE-2026-0001"], "summary": "lib leaks secrets",
+              "database_specific": {"severity": "HIGH"},
+              "affected": [{"package": {"ecosystem": "PyPI", "name": "lib"},
+                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1"}]}]}]}
+    core.advisories.import_records([("rec.json", json.dumps(record).encode())])
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    for v in ("1.0", "1.1"):
+        _ingest(core, repo, "python", "lib", v, clean_wheel("lib", v))
+    assert core.tasks.drain(core, timeout=30)
+    pkg = overview.package_overview(core, repo, "lib")
+    assert [(r["version"], r["unresolved_vulnerabilities"]) for r in pkg["releases"]] == [("1.0", 1), ("1.1", 0)]
+    old = next(v for v in pkg["versions"] if v["version"] == "1.0")
+    [vuln] = old["vulnerabilities"]
+    assert (vuln["id"], vuln["aliases"], vuln["fixed"], vuln["severity"]) == ("PYSEC-2026-1", ["CVE-2026-0001"], ["1.1"], "high")
+    assert old["status"]["vulnerabilities"] == "fail"
