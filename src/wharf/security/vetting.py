@@ -2,11 +2,14 @@
 them what they need from the repository (the format plugin, trusted names, limits).
 
 Scans run in background tasks (``package.created`` -> ``scan``), never in the upload's request; ``Settings.vetting``
-off queues nothing. Attached in ``Core.__init__`` as ``core.vetting``.
+off queues nothing. While this process takes uploads in a burst, scans wait (a few seconds at most) so they do not
+compete with the uploads for the process and its CPU. Attached in ``Core.__init__`` as ``core.vetting``.
 """
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import func, select
@@ -33,16 +36,38 @@ class VettingService:
         self.include_guarddog = True
         self.isolate = True  # malware scans in a niced, memory-capped helper process (security/sandbox.py)
         self._sandbox = ScannerProcess()
+        # scans back off while this process is taking uploads in a burst (the backlog drains when it calms down)
+        self.burst = 2  # ingests within ``burst_window`` seconds that make a burst
+        self.burst_window = 1.0
+        self.max_wait = 5.0  # seconds a scan waits for a burst to end, at most
+        self._recent: deque[float] = deque(maxlen=16)
+        core.after_ingest.append(self._stamp)
         core.scans.register("licence", self.licence)
         core.scans.register("malware", self.malware)
         core.scans.register("typosquat", self.typosquat)
 
     # -- analyzers (``fn(core, target) -> {"status", "summary", "findings"}``) ------------------------------
+    def _stamp(self, core: "Core", repo: Any, result: Any, decisions: Any, action: Any = None) -> None:
+        self._recent.append(time.monotonic())
+
+    def _busy(self, now: float) -> bool:
+        return sum(1 for t in list(self._recent) if now - t < self.burst_window) >= self.burst
+
+    def yield_to_uploads(self) -> float:
+        """Wait (at most ``max_wait``) while uploads arrive in a burst; returns the seconds waited."""
+        start = now = time.monotonic()
+        while self._busy(now) and now - start < self.max_wait:
+            time.sleep(0.05)
+            now = time.monotonic()
+        return now - start
+
     def licence(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        self.yield_to_uploads()
         plugin = core.plugin(target.repo)
         return licences.analyze(target.files, target.open, getattr(plugin, "declared_licence", None), limits=self.limits)
 
     def malware(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        self.yield_to_uploads()
         paths = [core.blobs.local_path(f.sha256) for f in target.files]
         if self.isolate and all(p is not None for p in paths):
             return self._sandbox.analyze([(f.filename, str(p)) for f, p in zip(target.files, paths)],
@@ -53,6 +78,7 @@ class VettingService:
         self._sandbox.close()
 
     def typosquat(self, core: "Core", target: "ScanTarget") -> dict[str, Any]:
+        self.yield_to_uploads()
         plugin = core.plugin(target.repo)
         extra = getattr(core.settings, "vetting_popular_dir", None)
         popular = typosquat.popular_names(getattr(plugin, "popular_names", None), plugin.normalize_name,

@@ -15,6 +15,7 @@ from .samples import clean_wheel, evil_npm, evil_wheel
 @pytest.fixture
 def core(tmp_path):
     c = Core(Settings(data=tmp_path / "data", worker=False), migrate=True)
+    c.vetting.max_wait = 0.0  # these tests ingest in bursts and drain at once: no backing off
     yield c
     c.close()
 
@@ -143,3 +144,35 @@ def test_overview_reads_the_policy_decision_log_when_there_is_one(core):
     pkg = overview.package_overview(core, repo, "lib")
     assert [(v["version"], v["policies"]) for v in pkg["versions"]] == [("2.0", {"no-malware": "deny"}),
                                                                         ("1.0", {"no-malware": "allow"})]
+
+
+def test_scans_back_off_during_an_upload_burst(core):
+    core.vetting.max_wait, core.vetting.burst_window = 0.6, 60.0
+    assert core.vetting.yield_to_uploads() == 0  # quiet: no wait at all
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    for i in range(3):
+        _ingest(core, repo, "python", f"burst{i}", "1.0", clean_wheel(f"burst{i}"))
+    waited = core.vetting.yield_to_uploads()
+    assert 0.5 <= waited < 2.0  # a burst: it waited, but no longer than max_wait
+
+
+def test_overview_with_the_real_vulnerabilities_analyzer(core):
+    """The advisories area's analyzer (hand-written OSV record) feeds the per-release history and fixed versions."""
+    import json
+
+    record = {"schema_version": "1.6.0", "id": "PYSEC-2026-1", "modified": "2026-01-01T00:00:00Z",
+              "aliases": ["CVE-2026-0001"], "summary": "lib leaks secrets",
+              "database_specific": {"severity": "HIGH"},
+              "affected": [{"package": {"ecosystem": "PyPI", "name": "lib"},
+                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1"}]}]}]}
+    core.advisories.import_records([("rec.json", json.dumps(record).encode())])
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    for v in ("1.0", "1.1"):
+        _ingest(core, repo, "python", "lib", v, clean_wheel("lib", v))
+    assert core.tasks.drain(core, timeout=30)
+    pkg = overview.package_overview(core, repo, "lib")
+    assert [(r["version"], r["unresolved_vulnerabilities"]) for r in pkg["releases"]] == [("1.0", 1), ("1.1", 0)]
+    old = next(v for v in pkg["versions"] if v["version"] == "1.0")
+    [vuln] = old["vulnerabilities"]
+    assert (vuln["id"], vuln["aliases"], vuln["fixed"], vuln["severity"]) == ("PYSEC-2026-1", ["CVE-2026-0001"], ["1.1"], "high")
+    assert old["status"]["vulnerabilities"] == "fail"
