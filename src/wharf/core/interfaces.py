@@ -32,7 +32,7 @@ class RepoInfo:
     # a read-only view of the repository at an older version (``/<repo>/~<snapshot or number>/``): content reads
     # take this version, ``name`` is ``<repo>/~<label>`` (the view's own URL prefix and published tree) and
     # ``base`` the repository's name (permissions)
-    pinned: int | None = None
+    pinned: int | None = field(default=None, kw_only=True)
     # compiled allow_read/allow_write lists (core.access), None when the repository restricts no address
     access: Any = field(default=None, compare=False, repr=False)
 
