@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import pytest
 from tests.conftest import unique
 from tests.support import artifacts
 from tests.support.clients import pip_install, twine_upload
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_until
 from tests.support.osv_records import CVSS_CRITICAL, record, write_zip
 from tests.support.server import WHARF_BIN
 
@@ -80,17 +79,6 @@ class PromotingReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def _wait(cond: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _wharf(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
@@ -160,8 +148,8 @@ def test_dev_to_staging_to_prod(server, tmp_path):
 
         hook_id = r.json()["id"]
         try:
-            outcomes = _wait(lambda: len({o[0] for o in receiver.outcomes}) >= 2 and receiver.outcomes,
-                             "the receiver to act on both scans")
+            outcomes = wait_until(lambda: len({o[0] for o in receiver.outcomes}) >= 2 and receiver.outcomes,
+                                  "the receiver to act on both scans", timeout=90)
         except AssertionError:
             events = server.api("GET", "/api/v1/events", params={"repository": dev_hosted}).json()
             deliveries = server.api("GET", f"/api/v1/webhooks/{hook_id}/deliveries").json()

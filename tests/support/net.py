@@ -10,8 +10,11 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from typing import Callable, TypeVar
 
 __all__ = ["free_port", "wait_http", "wait_port"]
+
+T = TypeVar("T")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,3 +93,16 @@ def wait_http(
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
         return None  # makes urllib raise HTTPError(3xx), which wait_http counts as "up"
+
+
+def wait_until(cond: "Callable[[], T]", what: str, timeout: float = 30.0, interval: float = 0.05) -> "T":
+    """Poll ``cond`` until it returns something truthy (returned); AssertionError naming ``what`` on timeout.
+    For work a server finishes in the background (scans, webhook deliveries, promotions by a receiver)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)

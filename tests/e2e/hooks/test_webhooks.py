@@ -11,14 +11,14 @@ import json
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from tests.conftest import unique
 from tests.support import artifacts
 from tests.support.clients import twine_upload
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_until
 from tests.support.server import WHARF_BIN
 
 from .conftest import sqlite_only
@@ -30,17 +30,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver(fail_first=2)
     yield r
     r.close()
-
-
-def _wait(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def _wharf(srv: Any, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +55,7 @@ def _deliveries(srv: Any, hook_id: int) -> list[dict[str, Any]]:
 
 
 def _finished(srv: Any, hook_id: int, n: int = 1) -> list[dict[str, Any]]:
-    return _wait(lambda: (lambda ds: ds if len(ds) >= n and all(d["status"] in ("delivered", "failed") for d in ds)
+    return wait_until(lambda: (lambda ds: ds if len(ds) >= n and all(d["status"] in ("delivered", "failed") for d in ds)
                           else None)(_deliveries(srv, hook_id)), f"deliveries of webhook {hook_id}")
 
 
@@ -90,7 +79,7 @@ def test_upload_is_delivered_signed_retried_and_logged(hooks_server, receiver, t
     sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
 
     # the repository's webhook: one signed delivery with the package, its files and digests, the actor
-    [got] = _wait(lambda: receiver.at("/ok") and [g for g in receiver.at("/ok") if g.json()["repository"] == repo],
+    [got] = wait_until(lambda: receiver.at("/ok") and [g for g in receiver.at("/ok") if g.json()["repository"] == repo],
                   "the package.created delivery")
     assert _signed(secret, got.headers, got.body)
     assert not _signed("another-secret-value", got.headers, got.body)
@@ -107,7 +96,7 @@ def test_upload_is_delivered_signed_retried_and_logged(hooks_server, receiver, t
     # the global webhook: 500, 500, then 200 -- three attempts of one delivery, all in the log
     mine = lambda: [g for g in receiver.at("/flaky")  # noqa: E731  (other events, e.g. scan.completed, come too)
                     if g.json()["repository"] == repo and g.json()["event"] == "package.created"]
-    attempts = _wait(lambda: len(mine()) >= 3 and mine(), "three attempts at the flaky receiver")
+    attempts = wait_until(lambda: len(mine()) >= 3 and mine(), "three attempts at the flaky receiver")
     assert len({a.headers["x-wharf-delivery"] for a in attempts}) == 1
     assert [a.headers["x-wharf-attempt"] for a in attempts] == ["1", "2", "3"]
     assert all(_signed(given, a.headers, a.body) for a in attempts) and len({a.body for a in attempts}) == 1
@@ -176,7 +165,7 @@ def test_dead_and_slow_receivers_never_slow_uploads(hooks_server, receiver, tmp_
     before = len(receiver.at("/slow"))
     first, second = _wheel(tmp_path, "slowpoke", "1.0"), _wheel(tmp_path, "slowpoke", "1.1")
     assert twine_upload(tmp_path, f"{srv.url}/{slow_repo}/legacy/", [first], token=srv.token).ok
-    _wait(lambda: len(receiver.at("/slow")) > before, "the slow receiver to get the first delivery")
+    wait_until(lambda: len(receiver.at("/slow")) > before, "the slow receiver to get the first delivery")
     assert twine_upload(tmp_path, f"{srv.url}/{slow_repo}/legacy/", [second], token=srv.token).ok
     assert not receiver.release.is_set() and len(receiver.at("/slow")) == before + 1  # still holding the first
     assert [d["status"] for d in _deliveries(srv, hook["id"])] == ["pending"]  # the second waits its turn
