@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from tests.conftest import unique
 from tests.support import artifacts
 from tests.support.clients import twine_upload
+from tests.support.net import wait_until
 from wharf.cli import app as cli
 
 
@@ -81,6 +82,10 @@ def test_policy_api_and_cli(server, tmp_path):
     server.create_repo(repo)
     files = [_wheel(tmp_path / "d", "alpha", v) for v in ("0.9", "1.0")] + [_wheel(tmp_path / "d", "beta", "2.0")]
     assert twine_upload(tmp_path, f"{server.url}/{repo}/legacy/", files, token=server.token).ok
+    # the three versions' first scans run in background work: let them finish before any scan policy exists, or a
+    # late scan.completed would (rightly) let the policy enabled below act on alpha 0.9 as well
+    wait_until(lambda: len(server.api("GET", "/api/v1/events", params={
+        "repository": repo, "type": "scan.completed"}).json()) >= 3, "the first scans of the uploads", timeout=120)
 
     # bad CEL: 400 with the compiler's message; other mistakes too
     r = server.api("POST", "/api/v1/policies", json={"name": "bad", "events": ["upload"], "action": "deny",
