@@ -38,7 +38,7 @@ def validate_repository_name(name: str) -> str:
 
 def _info(r: Repository) -> RepoInfo:
     config = dict(r.config or {})
-    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, config, r.version, compile_rules(config))
+    return RepoInfo(r.id, r.name, r.format, r.kind, r.private, config, r.version, access=compile_rules(config))
 
 
 class RepositoryService:
