@@ -92,26 +92,27 @@ class EventBus:
         transaction). Returns its id."""
         if event.type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {event.type!r}")
+        # subscribers are chosen before the write transaction opens: a ``when`` may read the database, and on SQLite
+        # a second connection of this thread would wait on our own write lock (with ``session`` the caller's
+        # transaction is already open: ``when`` functions must then not query)
+        names = self._interested(event)
         if session is None:
-            # the subscribers' ``when`` may read the database (its own session): ask before this write transaction
-            # starts, or on SQLite it would wait for the write lock this very thread holds
-            interested = self._interested(event)
             with self._sessions.begin() as s:
-                event_id = self._store(s, event, interested)
+                event_id = self._store(s, event, names)
             self._tasks.wakeup.set()
             return event_id
-        return self._store(session, event, self._interested(event))
+        return self._store(session, event, names)
 
     def _interested(self, event: Event) -> list[str]:
         return [name for name, (_fn, types, when) in self._subscribers.items()
                 if (types is None or event.type in types) and (when is None or when(event))]
 
-    def _store(self, s: Session, event: Event, interested: list[str]) -> int:
+    def _store(self, s: Session, event: Event, names: list[str]) -> int:
         event_id = int(s.execute(_INSERT, {
             "type": event.type, "repository": event.repository, "format": event.format, "package": event.package,
             "version": event.version, "actor": event.actor, "files": list(event.files), "detail": event.detail,
             "at": event.at or utcnow()}).scalar_one())
-        for name in interested:
+        for name in names:
             self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
         return event_id
 

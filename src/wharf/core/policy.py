@@ -280,8 +280,15 @@ class PolicyService:
             after.append(self.after_ingest)
         events = getattr(core, "events", None)
         if events is not None and hasattr(events, "subscribe"):
-            events.subscribe("policy", self.on_event, types=["scan.completed"],
-                             when=lambda _e: any("scan" in p.events for p in self.active()))
+            events.subscribe("policy", self.on_event, types=["scan.completed"], when=self._may_act_on_scans)
+
+    def _may_act_on_scans(self, _event: Any) -> bool:
+        """Checked when a scan.completed is emitted, inside the emitter's transaction: no database access here
+        (on SQLite a second connection would wait for that very transaction). Unknown -> queue the work."""
+        hit = self._cache
+        if hit is None or hit[0] != self.core.signal.current():
+            return True
+        return any("scan" in p.events for p in hit[1])
 
     # -- storage ------------------------------------------------------------------------------------------------
     def create(self, spec: Mapping[str, Any], *, actor: str, remote_addr: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ never re-fetches the file and a group never serves it from another member). Rele
 from __future__ import annotations
 
 import logging
-import threading
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
@@ -55,7 +54,6 @@ class QuarantineService:
     def __init__(self, core: "Core"):
         self.core = core
         self._state: _State | None = None
-        self._lock = threading.Lock()
 
     # -- cached view (one stat of the change signal per use) -----------------------------------------------
     def _current(self) -> _State:
@@ -63,13 +61,11 @@ class QuarantineService:
         st = self._state
         if st is not None and st.epoch == epoch:
             return st
-        with self._lock:
-            st = self._state
-            if st is not None and st.epoch == epoch:
-                return st
-            st = self._load(epoch)
-            self._state = st
-            return st
+        # no lock around the load: callers may be inside a write transaction (content reads during a change), and
+        # a thread lock held while waiting for the database would deadlock with them; two loads are harmless
+        st = self._load(epoch)
+        self._state = st
+        return st
 
     def _load(self, epoch: int) -> _State:
         hidden: dict[int, dict[str, dict[str | None, str]]] = {}
@@ -192,12 +188,14 @@ class QuarantineService:
             audit.record(s, QuarantineTag.ADD, actor=actor, repository=repo.name, subject=name,  # type: ignore[arg-type]
                          remote_addr=remote_addr, version=version, reason=reason, source=source,
                          files=[f["filename"] for f in files])
+        self.core.snapshots.drop_views(repo.name)  # views re-render (lazily) without the quarantined files
         self._changed()
         # unpublish: every link of these bytes in this repository goes (derived files such as .metadata too)
         for f in files:
             if not self._still_visible(repo.id, f["sha256"], name, version):
                 self._unlink_sha(repo.name, f["sha256"])
         self.core.publish(repo, {name})
+        self._refresh_views(repo, name, files, full=False)
         self._emit("package.quarantined", repo, name, version, files, actor, {"reason": reason, "source": source})
         return self._out(q, repo.name, files)
 
@@ -214,10 +212,12 @@ class QuarantineService:
             files = self._files(s, repo.id, name, version)
             audit.record(s, QuarantineTag.RELEASE, actor=actor, repository=repo.name, subject=name,  # type: ignore[arg-type]
                          remote_addr=remote_addr, version=version, reason=reason, quarantine_reason=q.reason)
+        self.core.snapshots.drop_views(repo.name)  # views rendered during the quarantine re-render with the files
         self._changed()
         # re-link and re-render: a full publish for hosted repositories (per-name publishes do not link files);
         # a proxy's publish of the name links what it cached and refreshes its mirrored page
         self.core.publish(repo, {name} if repo.kind == "proxy" else None)
+        self._refresh_views(repo, name, files, full=True)
         self._emit("package.released", repo, name, version, files, actor, {"reason": reason})
         return self._out(q, repo.name, files)
 
@@ -260,6 +260,29 @@ class QuarantineService:
                     Artifact.sha256 == sha256, other).limit(1))
         with self.core.sessions() as s:
             return s.scalar(q) is not None
+
+    def _refresh_views(self, repo: RepoInfo, name: str, files: list[dict[str, Any]], *, full: bool) -> None:
+        """Snapshot views already rendered on this server: unlink the withheld files and re-render the package's
+        pages (a release re-renders the whole view, which re-links). Views rendered later filter by themselves."""
+        snapshots = getattr(self.core, "snapshots", None)
+        if snapshots is None:
+            return
+        views = snapshots.rendered_views(repo.name)
+        if not views:
+            return
+        if not full:
+            for f in files:
+                snapshots.unlink_from_views(repo.name, f["sha256"], f["filename"])
+        for view_name in views:
+            label = view_name.rpartition("/~")[2]
+            try:
+                view = snapshots.view(repo, label)
+            except NotFound:
+                continue
+            try:
+                self.core.publish(view, None if full else {name})
+            except Exception:  # pragma: no cover - a view is re-rendered on its next use anyway
+                log.exception("re-rendering view %s", view_name)
 
     def _unlink_sha(self, repo_name: str, sha256: str) -> None:
         d = self.core.pages.root / repo_name / "files" / sha256

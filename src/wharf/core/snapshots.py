@@ -209,6 +209,13 @@ class SnapshotService:
         for view in self.rendered_views(repo_name):
             self.core.pages.unlink_file(view, sha256, filename)
 
+    def drop_views(self, repo_name: str) -> None:
+        """Forget every rendered view of a repository: each re-renders on its next request (e.g. after a quarantine
+        or its release changed what views may show). Callers bump the change signal afterwards."""
+        for view in self.rendered_views(repo_name):
+            self.drop_view(view)
+        self._published.clear()
+
     def drop_view(self, view_name: str) -> None:
         shutil.rmtree(self.core.pages.root / view_name, ignore_errors=True)
         self._published = {p for p in self._published if p[0] != view_name}

@@ -263,3 +263,35 @@ def test_npm_proxy_hides_and_refuses_quarantined_versions(server, tmp_path):
     assert httpx.get(f"{server.url}/{proxy}/mirrorpkg/-/mirrorpkg-1.0.0.tgz").status_code == 200
     files = server.api("GET", f"/api/v1/repositories/{proxy}/packages/mirrorpkg").json()["files"]
     assert [f["version"] for f in files] == ["1.0.0"]  # 1.1.0 was never fetched
+
+
+def test_snapshot_views_withhold_quarantined_files(server, tmp_path):
+    """A snapshot view rendered before the quarantine stops listing and serving the file; release restores it."""
+    if server.backend == "postgres":
+        pytest.skip("the database is not this test's subject (runs on SQLite)")
+    repo = unique("qsnap")
+    server.create_repo(repo)
+    files = [_wheel(tmp_path / "dist", "snappy", "1.0"), _wheel(tmp_path / "dist", "snappy", "1.1")]
+    assert twine_upload(tmp_path, f"{server.url}/{repo}/legacy/", files, token=server.token).ok
+    r = server.api("POST", f"/api/v1/repositories/{repo}/snapshots", json={"name": "rel"})
+    assert r.status_code == 201, r.text
+    view = f"{repo}/~rel"
+    page = _simple(server, view, "snappy")
+    assert page["versions"] == ["1.0", "1.1"]
+    bad = page["files"][1]
+    url = f"{server.url}/{view}/files/{bad['hashes']['sha256']}/{bad['filename']}"
+    assert httpx.get(url).status_code == 200
+
+    r = server.api("POST", "/api/v1/quarantine", json={"repository": repo, "package": "snappy", "version": "1.1",
+                                                       "reason": "bad 1.1"})
+    assert r.status_code == 201, r.text
+    assert _simple(server, view, "snappy")["versions"] == ["1.0"]
+    r = httpx.get(url)
+    assert r.status_code == 403 and "bad 1.1" in r.text
+    assert _simple(server, f"{repo}/~2", "snappy")["versions"] == ["1.0"]  # a view rendered after it
+
+    r = server.api("POST", "/api/v1/quarantine/release", json={"repository": repo, "package": "snappy",
+                                                               "version": "1.1"})
+    assert r.status_code == 200, r.text
+    assert _simple(server, view, "snappy")["versions"] == ["1.0", "1.1"]
+    assert httpx.get(url).status_code == 200

@@ -182,3 +182,33 @@ def test_proxy_snapshot_serves_what_was_cached_without_the_upstream(sqlite_serve
     res = pip_install(tmp_path, f"{srv.url}/{proxy}/~c1/simple/", "proxied", target=tmp_path / "p3")
     assert res.ok, res
     assert _installed(tmp_path / "p3", "proxied", "1.0")
+
+
+def test_quarantine_applies_to_views_and_release_restores_them(sqlite_server, repo_name, tmp_path):
+    srv = sqlite_server
+    srv.create_repo(repo_name)
+    wheel = _wheel(tmp_path / "q", "quarpkg", "1.0")
+    assert twine_upload(tmp_path, f"{srv.url}/{repo_name}/legacy/", [wheel], token=srv.token).ok
+    assert srv.api("POST", f"/api/v1/repositories/{repo_name}/snapshots", json={"name": "s"}).status_code == 201
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+
+    def view_files(label: str) -> list[str]:
+        r = httpx.get(f"{srv.url}/{repo_name}/~{label}/simple/quarpkg/", headers=accept, timeout=30)
+        return [f["filename"] for f in r.json().get("files", [])] if r.status_code == 200 else []
+
+    sha = artifacts.digests(wheel)["sha256"]
+    url = f"{srv.url}/{repo_name}/~s/files/{sha}/{wheel.name}"
+    assert view_files("s") == [wheel.name] and httpx.get(url, timeout=30).status_code == 200
+    r = srv.api("POST", "/api/v1/quarantine", json={"repository": repo_name, "package": "quarpkg", "version": "1.0",
+                                                     "reason": "suspicious install hook"})
+    assert r.status_code == 201, r.text
+    r = httpx.get(url, timeout=30)
+    assert r.status_code == 403 and "suspicious install hook" in r.json()["error"]
+    assert view_files("s") == [] and view_files("1") == []  # views re-render without it
+    r = srv.api("POST", "/api/v1/quarantine/release", json={"repository": repo_name, "package": "quarpkg",
+                                                             "version": "1.0"})
+    assert r.status_code == 200, r.text
+    assert view_files("s") == [wheel.name] and view_files("1") == [wheel.name]
+    assert httpx.get(url, timeout=30).status_code == 200
+    res = pip_install(tmp_path, f"{srv.url}/{repo_name}/~1/simple/", "quarpkg", target=tmp_path / "t")
+    assert res.ok, res
