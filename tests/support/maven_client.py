@@ -84,7 +84,7 @@ def write_project(root: Path, group: str, artifact: str, version: str, *, java: 
                 f"<snapshotRepository><id>{rid}</id><url>{escape(url)}</url></snapshotRepository>"
                 "</distributionManagement>")
     (root / "pom.xml").write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <groupId>{group}</groupId>
   <artifactId>{artifact}</artifactId>

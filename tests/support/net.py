@@ -106,3 +106,11 @@ def wait_until(cond: "Callable[[], T]", what: str, timeout: float = 30.0, interv
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def with_credentials(url: str, user: str, secret: str) -> str:
+    """``url`` with ``user:secret`` in its authority, the way pip takes credentials in an index URL."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:{quote(secret, safe='')}@{parts.netloc}"))

@@ -22,7 +22,7 @@ def _validator() -> Any:
     import jsonschema
 
     schema = json.loads(SCHEMA.read_text())
-    cls = jsonschema.validators.validator_for(schema)
+    cls = jsonschema.Draft202012Validator  # the dialect the schema is written in (it names no "$schema")
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 

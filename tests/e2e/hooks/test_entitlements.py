@@ -11,6 +11,7 @@ from urllib.parse import urljoin
 
 from tests.conftest import unique
 from tests.support import artifacts
+from tests.support.net import with_credentials
 from tests.support.clients import pip_install, twine_upload
 from tests.support.server import WHARF_BIN
 
@@ -23,7 +24,7 @@ def _wheel(tmp: Path, name: str, version: str) -> Path:
 
 
 def _with_token(url: str, secret: str) -> str:
-    return url.replace("http://", f"http://customer:{secret}@")
+    return with_credentials(url, "customer", secret)
 
 
 def _downloads(srv, ent_id: int, at_least: int, timeout: float = 15.0) -> int:

@@ -15,7 +15,7 @@ from tests.conftest import unique
 from .conftest import create_repo
 
 POM = b"""<?xml version="1.0"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<project><modelVersion>4.0.0</modelVersion>
 <groupId>com.acme</groupId><artifactId>lib</artifactId><version>1.0</version></project>"""
 
 

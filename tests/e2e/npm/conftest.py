@@ -28,7 +28,7 @@ def new_repo(server: Any, *, kind: str = "hosted", private: bool = False, **conf
 
 @pytest.fixture
 def npm(tmp_path: Path) -> Callable[..., NpmClient]:
-    """npm("http://.../repo/", token, name="alice") -> an isolated npm user with its own cache."""
+    """npm(f"{server.url}/repo/", token, name="alice") -> an isolated npm user with its own cache."""
     def make(registry: str, token: str | None = None, *, name: str | None = None, **kw: Any) -> NpmClient:
         return NpmClient(tmp_path, registry, token, name=name or unique("npmc"), **kw)
     return make

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.support import artifacts
+from tests.support.net import with_credentials
 from tests.support.clients import pip_install, twine_upload
 
 
@@ -115,7 +116,7 @@ def test_private_views_stay_private_and_snapshot_crud(server, repo_name, tmp_pat
     other = server.create_token("other-" + repo_name, {"some-other-repo": "read"})
     assert httpx.get(f"{server.url}/{repo_name}/~s1/simple/", auth=("__token__", other), timeout=30).status_code == 403
     reader = server.create_token("reader-" + repo_name, {repo_name: "read"})
-    res = pip_install(tmp_path, f"http://__token__:{reader}@{server.url.split('://', 1)[1]}/{repo_name}/~s1/simple/",
+    res = pip_install(tmp_path, with_credentials(f"{server.url}/{repo_name}/~s1/simple/", "__token__", reader),
                       "secretpkg", target=tmp_path / "t")
     assert res.ok, res
     # a reader may list but not create or delete snapshots

@@ -33,7 +33,7 @@ _EXCLUDED = {"node_modules", "favicon.ico"}
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~!'()*-]+$")
 _SPECIAL = re.compile(r"[~'!()*]")
 
-# semver 2.0.0 (https://semver.org), the strict form `semver.valid()` accepts (no leading "v" or "=")
+# SemVer 2.0.0, the strict form `semver.valid()` accepts (no leading "v" or "=")
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"

@@ -59,5 +59,5 @@ def key(ecosystem: str, range_type: str = "ECOSYSTEM") -> Callable[[str], Any] |
         return semver_key
     if range_type != "ECOSYSTEM":
         return None  # GIT ranges need the repository's commit graph: not evaluated
-    base = ecosystem.split(":", 1)[0]  # "Ubuntu:22.04:LTS", "Maven:https://..." keep their base ordering
+    base = ecosystem.split(":", 1)[0]  # "Ubuntu:22.04:LTS", "Maven:<repository URL>" keep their base ordering
     return _ECOSYSTEMS.get(base)

@@ -41,11 +41,11 @@ def test_lookup_version_reads_a_page_once_per_etag():
 
 
 @pytest.mark.parametrize("dl, url", [
-    ("http://h/api/v1/crates", "http://h/api/v1/crates/Serde_X/1.0.0/download"),
-    ("http://h/api/v1/crates/", "http://h/api/v1/crates/Serde_X/1.0.0/download"),
-    ("http://h/{crate}/{version}", "http://h/Serde_X/1.0.0"),
-    ("http://h/{prefix}/{lowerprefix}/{crate}-{version}.crate", "http://h/Se/rd/se/rd/Serde_X-1.0.0.crate"),
-    ("http://h/c/{sha256-checksum}", "http://h/c/" + "e" * 64),
+    ("http://127.0.0.1:9/api/v1/crates", "http://127.0.0.1:9/api/v1/crates/Serde_X/1.0.0/download"),
+    ("http://127.0.0.1:9/api/v1/crates/", "http://127.0.0.1:9/api/v1/crates/Serde_X/1.0.0/download"),
+    ("http://127.0.0.1:9/{crate}/{version}", "http://127.0.0.1:9/Serde_X/1.0.0"),
+    ("http://127.0.0.1:9/{prefix}/{lowerprefix}/{crate}-{version}.crate", "http://127.0.0.1:9/Se/rd/se/rd/Serde_X-1.0.0.crate"),
+    ("http://127.0.0.1:9/c/{sha256-checksum}", "http://127.0.0.1:9/c/" + "e" * 64),
 ])
 def test_expand_dl(dl, url):
     assert expand_dl(dl, "Serde_X", "1.0.0", "e" * 64) == url
@@ -53,7 +53,7 @@ def test_expand_dl(dl, url):
 
 @pytest.mark.parametrize("name, prefix", [("a", "1"), ("Ab", "2"), ("Abc", "3/A"), ("ABCD", "AB/CD")])
 def test_expand_dl_prefix_of_short_names(name, prefix):
-    assert expand_dl("http://h/{prefix}/{lowerprefix}", name, "1.0.0", "0" * 64) == f"http://h/{prefix}/{prefix.lower()}"
+    assert expand_dl("http://127.0.0.1:9/{prefix}/{lowerprefix}", name, "1.0.0", "0" * 64) == f"http://127.0.0.1:9/{prefix}/{prefix.lower()}"
 
 
 def test_parse_index_file_keeps_valid_lines_and_the_upstream_spelling():
