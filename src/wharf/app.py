@@ -131,7 +131,6 @@ class WharfApp:
                 if member.access is not None:
                     member.access.check("read", addr, member.name)
         if ctx.principal is not None and ctx.principal.entitlement:
-            self.core.entitlements.admit(ctx.principal, repo, members)
             scope["wharf.entitlement"] = ctx.principal
 
     @staticmethod

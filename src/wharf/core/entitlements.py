@@ -17,7 +17,7 @@ import threading
 from collections import Counter
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -26,7 +26,6 @@ from ..db.models_hooks import Entitlement
 from . import audit
 from .auth import Principal, hash_token
 from .errors import Forbidden, InvalidInput, NotFound
-from .interfaces import RepoInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .services import Core
@@ -70,20 +69,21 @@ class EntitlementService:
                          packages=tuple(p.lower() for p in ent.packages))
 
     # -- the protocol side (per request) -------------------------------------------------------------------------
-    def admit(self, principal: Principal, repo: RepoInfo, members: Iterable[RepoInfo]) -> None:
-        """Before a route runs: a package-scoped entitlement is checked on every file Wharf sends from its store;
-        a proxy's first fetch of a file is streamed from the upstream instead, so proxies are closed to it."""
-        if principal.packages and (repo.kind == "proxy" or any(m.kind == "proxy" for m in members)):
-            raise Forbidden(f"this entitlement is limited to packages matching {', '.join(principal.packages)}: it "
-                            f"cannot read proxy repositories (or groups with a proxy member) such as '{repo.name}'")
-
-    def before_download(self, principal: Principal, repo_name: str, sha256: str, filename: str) -> bool:
-        """Refuse a file outside a package-scoped entitlement; True when the file is a package file (counted as a
-        download), False for a derived file with the same digest (e.g. PEP 658 metadata) or an unknown one."""
-        found = self._package_of(repo_name, sha256, filename)
-        if principal.packages and (found is None or not any(fnmatch.fnmatchcase(found[0].lower(), p)
-                                                            for p in principal.packages)):
+    def check_package(self, principal: Principal, name: str, filename: str) -> None:
+        """Refuse a package outside a package-scoped entitlement (a proxy asks before it fetches the file)."""
+        if principal.packages and not any(fnmatch.fnmatchcase(name.lower(), p) for p in principal.packages):
             raise Forbidden(f"this entitlement does not cover {filename!r} (packages: {', '.join(principal.packages)})")
+
+    def before_download(self, principal: Principal, repo_name: str, sha256: str, filename: str, *,
+                        package: str | None = None) -> bool:
+        """Refuse a file outside a package-scoped entitlement; True when the file is a package file (counted as a
+        download), False for a derived file with the same digest (e.g. PEP 658 metadata) or an unknown one.
+        ``package``: what the route already knows the file belongs to (a proxy's file not recorded yet)."""
+        found = self._package_of(repo_name, sha256, filename)
+        if principal.packages:
+            if found is None and package is None:
+                raise Forbidden(f"this entitlement does not cover {filename!r} (packages: {', '.join(principal.packages)})")
+            self.check_package(principal, found[0] if found is not None else str(package), filename)
         return found is not None and found[1]
 
     def _package_of(self, repo_name: str, sha256: str, filename: str) -> tuple[str, bool] | None:

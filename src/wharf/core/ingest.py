@@ -4,6 +4,11 @@ validate (the format did it) -> gates (policies may refuse) -> record + ``packag
 
 A gate sees the candidate before anything is recorded: raising ``PolicyDenied`` refuses it and nothing is kept.
 Gates return ``Decision``s; after the file is recorded the ``after_ingest`` hooks act on them (quarantine, tags).
+
+A proxy's first fetch of a file asks ``Core.admit`` before a byte is fetched (admissions see a ``Candidate``: what is
+known from the upstream's index, not the bytes). An admission refuses by raising (403: nothing is fetched), or asks
+the fetch to *hold* the bytes until the gates have decided on the stored file, for rules that need the bytes (a
+licence, a size) and could still refuse or quarantine them: the client then gets nothing the gates did not pass.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces import RepoInfo
     from .services import Core
 
-__all__ = ["Decision", "Gate", "AfterIngest", "ACTIONS"]
+__all__ = ["Decision", "Gate", "AfterIngest", "Candidate", "Admission", "ACTIONS"]
 
 ACTIONS = ("upload", "proxy_fetch", "promotion")
 
@@ -42,3 +47,18 @@ class Decision:
 Gate = Callable[["Core", "RepoInfo", "NewArtifact", str, str], list[Decision]]
 # after_ingest(core, repo, result, decisions, action): runs once the file is recorded (a new file only)
 AfterIngest = Callable[["Core", "RepoInfo", "AddResult", list[Decision], str], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file a proxy is about to fetch: what its upstream's index says, before the bytes are here."""
+
+    format: str
+    name: str
+    version: str | None
+    filename: str
+    origin: str = ""
+
+
+# admission(core, repo, candidate, action, actor) -> hold the bytes until the gates decided; raise to refuse
+Admission = Callable[["Core", "RepoInfo", Candidate, str, str], bool]

@@ -6,8 +6,11 @@ an enabled flag and a priority. Every edit makes a new policy version; every eva
 version, a digest of its inputs and the result. CEL is evaluated by ``common-expression-language`` (pinned).
 
 Hooks: a gate (``core.gates``) for upload / proxy_fetch / promotion (a matching deny refuses the write, 403, nothing
-stored; quarantine/tag are applied after the file is recorded), and a ``scan.completed`` subscriber (quarantine/tag
-after a scan; ``deny`` on a scan quarantines, since the file is already stored).
+stored; quarantine/tag are applied after the file is recorded), an admission (``core.admissions``) that decides a
+proxy fetch before the file is fetched where the bytes are not needed, and a ``scan.completed`` subscriber
+(quarantine/tag after a scan; ``deny`` on a scan quarantines, since the file is already stored).
+A file not scanned yet is judged on what is known without its bytes: the analyzers that need only the package's
+name and version (vulnerabilities from advisories) are asked directly.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..db.models import Artifact, RepositoryContent, utcnow
 from ..db.models_policy import Policy, PolicyDecision, PolicyVersion
 from . import audit
 from .errors import Conflict, InvalidInput, NotFound, PolicyDenied
+from .ingest import Candidate
 from .ingest import Decision as IngestDecision
 from .interfaces import RepoInfo
 from .quarantine import QuarantineService, emit_event
@@ -106,6 +110,8 @@ def default_inputs() -> dict[str, Any]:
 
 
 VARIABLES = frozenset(default_inputs())
+# what is unknown before a proxy has the file's bytes (vulnerabilities are known: advisories match name and version)
+BYTES_INPUTS = frozenset({"license", "licenses", "size", "facts"})
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,6 +181,7 @@ class _Compiled:
     enabled: bool
     priority: int
     program: Any = field(compare=False, repr=False)
+    needs_bytes: bool = False  # reads inputs only the file itself gives (licence, size, scan facts)
 
     def applies(self, repo: str, event: str) -> bool:
         return event in self.events and (self.repositories is None or repo in self.repositories)
@@ -275,6 +282,7 @@ class PolicyService:
         gates = getattr(core, "gates", None)
         if isinstance(gates, list):
             gates.append(self.gate)
+            core.admissions.append(self.admit)
         after = getattr(core, "after_ingest", None)
         if isinstance(after, list):
             after.append(self.after_ingest)
@@ -410,9 +418,10 @@ class PolicyService:
 
     @staticmethod
     def _compile(pid: int, name: str, v: Any) -> _Compiled:
+        program = compile_expression(v.expression)
         return _Compiled(pid, name, v.version, tuple(v.repositories) if v.repositories else None, tuple(v.events),
                          v.expression, v.action, v.message, tuple(v.tags or ()), bool(v.enabled), int(v.priority),
-                         compile_expression(v.expression))
+                         program, needs_bytes=bool(set(program.variables()) & BYTES_INPUTS))
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def inputs(self, repo: RepoInfo, name: str, version: str | None, *, event: str, actor: str | None = None,
@@ -453,6 +462,8 @@ class PolicyService:
                         break
                 if holders and not base["provenance"]["source_repository"] and event == "promotion":
                     base["provenance"]["source_repository"] = holders[0].name
+            if new is not None and not facts.get("scanned") and version:
+                facts = {**facts, **self.core.scans.prefacts(repo, name, version)}
         merged = _merge(_merge(default_inputs(), base), facts_to_inputs(facts))
         return _jsonable(merged)
 
@@ -563,13 +574,48 @@ class PolicyService:
         decisions = self.decide(repo, new.name, new.version, event, inputs, actor=actor)
         for d in decisions:
             if d.matched and d.action == "deny":
-                message = f"denied by policy '{d.policy}' (version {d.policy_version}): {d.message}"
-                emit_event(core, "policy.denied", repo.name, package=new.name, version=new.version,
-                           files=[{"filename": new.filename, "key": new.repo_key, "sha256": new.blob.sha256,
-                                   "size": new.blob.size}],
-                           actor=actor, detail={"event": event, **d.as_dict()})
-                raise PolicyDenied(message)
+                self._denied(core, repo, new.name, new.version, [{"filename": new.filename, "key": new.repo_key,
+                                                                  "sha256": new.blob.sha256, "size": new.blob.size}],
+                             actor, event, d)
         return [d.to_ingest() for d in decisions if d.matched]
+
+    def admit(self, core: "Core", repo: RepoInfo, cand: Candidate, action: str, actor: str | None) -> bool:
+        """Before a proxy fetches a file: a quarantined version is not fetched (403 with the reason), and the
+        policies that can decide without the bytes are evaluated in priority order; a deny refuses the fetch
+        (logged, ``policy.denied``). Returns True (hold the bytes for the gate) when a matching quarantine, or a
+        policy that needs the bytes and could refuse or quarantine them, is still to be decided."""
+        self.quarantine.check_package(repo, cand.name, cand.version)
+        event = _ACTION_ALIASES.get(action, action)
+        policies = [p for p in self.active() if p.applies(repo.name, event)] if event in EVENTS else []
+        if not policies:
+            return False
+        inputs: dict[str, Any] | None = None
+        ctx, d_in, seen = None, "", []
+        for pol in policies:
+            if pol.needs_bytes:
+                if pol.action == "tag":
+                    continue
+                return True  # undecidable here, and it (or what it would exempt) could refuse: the gate decides
+            if inputs is None:
+                inputs = self.inputs(repo, cand.name, cand.version, event=event, actor=actor, new=cand)
+                ctx, d_in = cel.Context(dict(inputs)), digest(inputs)
+            d = self.evaluate(pol, inputs, event, ctx=ctx, inputs_digest=d_in)
+            seen.append(d)
+            if d.matched and d.action == "allow":
+                return False
+            if d.matched and d.action == "deny":
+                assert inputs is not None
+                self._log(repo, cand.name, cand.version, seen, inputs, actor)
+                self._denied(core, repo, cand.name, cand.version, [{"filename": cand.filename}], actor, event, d)
+            if d.matched and d.action == "quarantine":
+                return True  # stored, then quarantined by the gate's follow-up: no byte reaches the client
+        return False
+
+    def _denied(self, core: "Core", repo: RepoInfo, name: str, version: str | None, files: list[dict[str, Any]],
+                actor: str | None, event: str, d: Decision) -> None:
+        emit_event(core, "policy.denied", repo.name, package=name, version=version, files=files, actor=actor,
+                   detail={"event": event, **d.as_dict()})
+        raise PolicyDenied(f"denied by policy '{d.policy}' (version {d.policy_version}): {d.message}")
 
     def after_ingest(self, core: "Core", repo: RepoInfo, result: Any, decisions: Iterable[Any], action: str = "") -> None:
         """Once the file is recorded: carry out the gate's quarantine / tag decisions."""

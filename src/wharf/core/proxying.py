@@ -7,10 +7,14 @@ processes, and served stale when the upstream fails (stale-if-error).
 ``fetch_file``: a single-flight download that streams the upstream's bytes to the client while writing a blob,
 verifies the expected digests before committing, and holds the last chunk back so that a mismatch never reaches the
 client as a complete file. The format then records the stored blob (``record``, run in a thread) and publishes it.
+Given the ``candidate`` (what the upstream's index says the file is), ``core.admit`` is asked first: a quarantined
+version, a policy's deny or a customer's package-scoped entitlement refuses the fetch before a byte is fetched, and
+rules that need the bytes make the fetch hold them until the gates have passed the stored file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -20,6 +24,7 @@ import anyio.to_thread
 
 from ..asgi import HTTPError, Scope, Send
 from ..storage import BlobRef
+from .ingest import Candidate
 from .pages import Page
 from .upstream import UpstreamError
 
@@ -29,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces import RepoInfo
     from .services import Core
 
-__all__ = ["cached_document", "fetch_file", "UnreadableUpstream", "Parse", "Record"]
+__all__ = ["cached_document", "fetch_file", "admit", "UnreadableUpstream", "Parse", "Record"]
 
 log = logging.getLogger("wharf.proxy")
 
@@ -105,10 +110,22 @@ async def _revalidate(core: "Core", repo: "RepoInfo", key: str, url: str, old: P
     return core.pages.read(repo.name, key)
 
 
+async def admit(core: "Core", repo: "RepoInfo", scope: Scope, candidate: Candidate) -> bool:
+    """May this request make the proxy fetch ``candidate``? Raises 403 (nothing is fetched) for a customer's
+    entitlement that does not cover the package, or when an admission refuses it (quarantine, policy). Returns
+    whether the bytes must be held until the gates have decided on them."""
+    entitlement = scope.get("wharf.entitlement")
+    if entitlement is not None:
+        core.entitlements.check_package(entitlement, candidate.name, candidate.filename)
+        scope["wharf.package"] = candidate.name  # what the file is, before the store can say it
+    actor = f"proxy:{core.upstream(repo).host}"
+    return await anyio.to_thread.run_sync(functools.partial(core.admit, repo, candidate, actor=actor))
+
+
 async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str, expect: Mapping[str, str],
                      scope: Scope, send: Send, record: Record, serve_cached: Callable[[], Awaitable[bool]],
-                     content_type: bytes = b"application/octet-stream", flight_key: str | None = None,
-                     headers: list[tuple[bytes, bytes]] | None = None,
+                     candidate: Candidate, content_type: bytes = b"application/octet-stream",
+                     flight_key: str | None = None, headers: list[tuple[bytes, bytes]] | None = None,
                      announced: Mapping[str, str] | None = None) -> None:
     """Serve a proxied file: from the cache if another request stored it meanwhile (``serve_cached``), from an
     already stored blob when the expected sha256 is known, else streamed from ``url`` while it is stored.
@@ -116,6 +133,7 @@ async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str,
     ``announced`` maps upstream response headers to digest names (e.g. ``{"x-checksum-sha256": "sha256"}``): a
     digest the upstream announces in those headers is verified too (for upstreams without an index)."""
     expect = {k: v.lower() for k, v in expect.items() if v}
+    hold = await admit(core, repo, scope, candidate)
     async with core.flights.flight(flight_key or f"file:{repo.name}:{url}"):
         if await serve_cached():
             return
@@ -127,12 +145,17 @@ async def fetch_file(core: "Core", repo: "RepoInfo", url: str, *, filename: str,
             if await serve_cached():
                 return
         await _stream_and_store(core, repo, url, filename, expect, scope, send, record, content_type, headers or [],
-                                announced or {})
+                                announced or {}, hold=hold, serve_cached=serve_cached)
+        if scope.get("wharf.entitlement") is not None and scope["method"] == "GET":
+            core.entitlements.count(scope["wharf.entitlement"].token_id)
 
 
 async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: str, expect: Mapping[str, str],
                             scope: Scope, send: Send, record: Record, content_type: bytes,
-                            extra: list[tuple[bytes, bytes]], announced: Mapping[str, str]) -> None:
+                            extra: list[tuple[bytes, bytes]], announced: Mapping[str, str], *, hold: bool,
+                            serve_cached: Callable[[], Awaitable[bool]]) -> None:
+    """Stream the upstream's bytes to the client while they are stored; with ``hold``, store them first and serve
+    the stored file only once ``record`` (the gates) accepted it."""
     import httpx
 
     up = core.upstream(repo)
@@ -163,7 +186,7 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
                     headers.append((b"content-length", resp.headers["content-length"].encode()))
                 async for chunk in resp.aiter_raw():
                     writer.write(chunk)
-                    if head or not chunk:
+                    if head or hold or not chunk:
                         continue  # HEAD: headers only once the file is verified
                     if pending:
                         if not started:
@@ -189,6 +212,11 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
                                                                   "error": str(exc)}})
             return
         raise
+    if hold:  # nothing was sent: the gates decide on the stored file, then it is served from the store
+        await anyio.to_thread.run_sync(_commit_and_record, core, writer, record)
+        if not await serve_cached():  # (a quarantine raises 403 with its reason in there)
+            raise HTTPError(404, f"{filename} was fetched from {up.base} but is not served here")
+        return
     try:
         if not started:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -204,4 +232,8 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
 
 def _commit_and_record(core: "Core", writer: Any, record: Record) -> None:
     ref = writer.commit()
-    record(ref, core.blobs.local_path(ref.sha256))
+    try:
+        record(ref, core.blobs.local_path(ref.sha256))
+    except BaseException:  # refused (a gate) or failed: keep no blob that nothing records
+        core.content.forget_blob_if_unreferenced(core.blobs, ref.sha256)
+        raise

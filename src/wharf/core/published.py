@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .interfaces import RepoInfo
     from .services import Core
 
-__all__ = ["link_file", "send_published", "OCTET_STREAM"]
+__all__ = ["link_file", "send_published", "refuse_withheld", "OCTET_STREAM"]
 
 OCTET_STREAM = b"application/octet-stream"
 
@@ -43,10 +44,19 @@ async def send_published(core: "Core", repo_name: str, sha256: str, filename: st
     if guard is not None:
         guard.on_hit(repo_name, sha256)
     entitlement = scope.get("wharf.entitlement")  # set by the dispatcher for download-only customer tokens
-    counted = entitlement is not None and core.entitlements.before_download(entitlement, repo_name, sha256, filename)
+    counted = entitlement is not None and core.entitlements.before_download(entitlement, repo_name, sha256, filename,
+                                                                              package=scope.get("wharf.package"))
     path, st = found
     await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
                     headers=headers)
     if counted and scope["method"] == "GET":
         core.entitlements.count(entitlement.token_id)
     return True
+
+
+def refuse_withheld(core: "Core", repo: "RepoInfo", name: str, version: str | None) -> None:
+    """For a download that found nothing: 403 with the reason when the package version is withheld in ``repo`` (or,
+    through a group, in a member), instead of a 404 (and instead of a proxy fetching it)."""
+    guard = getattr(core, "download_guard", None)
+    if guard is not None:
+        guard.check_package(repo, name, version)

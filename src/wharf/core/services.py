@@ -22,7 +22,7 @@ from .audit import AuditLog
 from .auth import TokenService
 from .content import AddResult, ContentService, NewArtifact
 from .events import Event, EventBus, file_entries
-from .ingest import AfterIngest, Decision, Gate
+from .ingest import Admission, AfterIngest, Candidate, Decision, Gate
 from .entitlements import EntitlementService
 from .webhooks import WebhookService
 from .interfaces import FormatPlugin, RepoInfo
@@ -70,6 +70,7 @@ class Core:
         self.tasks = TaskQueue(self.sessions)
         self.events = EventBus(self.sessions, self.tasks)
         self.gates: list[Gate] = []
+        self.admissions: list[Admission] = []
         self.after_ingest: list[AfterIngest] = []
         self.scans = ScanService(self)
         # -- feature services --
@@ -135,6 +136,14 @@ class Core:
         for hook in self.after_ingest:
             hook(self, repo, result, decisions, action)
         return result
+
+    def admit(self, repo: RepoInfo, candidate: Candidate, *, actor: str, action: str = "proxy_fetch") -> bool:
+        """Before a proxy fetches a file: the admissions may refuse it (raise; nothing is fetched). True when one of
+        them needs the gates' verdict on the bytes before any reaches the client."""
+        hold = False
+        for admission in self.admissions:
+            hold = admission(self, repo, candidate, action, actor) or hold
+        return hold
 
     def create_repository(self, **kw: Any) -> RepoInfo:
         info = self.repos.create(**kw)

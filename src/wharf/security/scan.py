@@ -57,12 +57,17 @@ class ScanService:
         self._core = core
         self._sessions: sessionmaker[Session] = core.sessions
         self._analyzers: dict[str, Analyzer] = {}
+        self._coordinates: set[str] = set()  # analyzers that need only the name and version, not the files
         core.tasks.register("scan", self._scan_task)
         core.events.subscribe("scans", self._on_created, types={"package.created"},
                               when=lambda _e: bool(self._analyzers) and core.settings.vetting)
 
-    def register(self, name: str, fn: Analyzer) -> None:
+    def register(self, name: str, fn: Analyzer, *, coordinates: bool = False) -> None:
+        """Add an analyzer; ``coordinates``: it judges a package version by name and version alone (its target has
+        no files), so ``prefacts`` can ask it before a file is stored or fetched."""
         self._analyzers[name] = fn
+        if coordinates:
+            self._coordinates.add(name)
 
     @property
     def analyzers(self) -> list[str]:
@@ -147,6 +152,17 @@ class ScanService:
                 else:
                     out.setdefault(r.version, {})[r.analyzer] = entry
         return out
+
+    def prefacts(self, repo: RepoInfo, name: str, version: str) -> dict[str, Any]:
+        """The summaries of the coordinate analyzers for a version not stored (or not scanned) yet; nothing stored."""
+        merged: dict[str, Any] = {}
+        target = ScanTarget(self._core, repo, name, version)
+        for analyzer in sorted(self._coordinates):
+            try:
+                merged.update((self._analyzers[analyzer](self._core, target) or {}).get("summary") or {})
+            except Exception:  # noqa: BLE001 - unknown facts, as before the analyzer existed
+                log.exception("analyzer %s failed on %s %s (before storing)", analyzer, name, version)
+        return merged
 
     def facts(self, repo: RepoInfo, name: str, version: str) -> dict[str, Any]:
         """The analyzers' summaries merged (what policies read); ``scanned`` says whether any result exists."""

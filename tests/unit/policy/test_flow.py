@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from wharf.config import Settings
 from wharf.core.content import NewArtifact
-from wharf.core.errors import Conflict, InvalidInput, PolicyDenied
+from wharf.core.errors import Conflict, Forbidden, InvalidInput, PolicyDenied
 from wharf.core.services import Core
 from wharf.db.models import Event as EventRow
 from wharf.storage import BlobRef
@@ -144,3 +144,33 @@ def test_dry_run_reports_without_acting(core):
     unsaved = core.policy.dry_run(None, repo, spec={"expression": 'name == "alpha"', "action": "tag", "tags": ["a"],
                                                     "events": ["scan"]})
     assert unsaved["summary"] == {"tag": 2, "none": 1}
+
+
+def test_proxy_admission_refuses_early_and_holds_only_for_undecided_byte_policies(core):
+    """Before a proxy fetches a file: no policy -> stream it; a name-only deny -> refused before any fetch (logged,
+    policy.denied); a licence deny -> hold the bytes for the gate; an allow met first exempts the package; a
+    quarantined version is refused with its reason."""
+    from wharf.core.ingest import Candidate
+
+    proxy = core.create_repository(name="px", format="python", kind="proxy",
+                                   config={"upstream": {"url": "http://127.0.0.1:9/simple/"}}, actor="t")
+
+    def admit(name: str, version: str = "1.0") -> bool:
+        return core.admit(proxy, Candidate("python", name, version, f"{name}-{version}-py3-none-any.whl"), actor="t")
+
+    assert admit("anything") is False
+    core.policy.create({"name": "no-gpl", "repositories": ["px"], "events": ["proxy_fetch"], "action": "deny",
+                        "expression": 'license.startsWith("GPL")', "message": "no GPL"}, actor="t")
+    assert admit("anything") is True
+    core.policy.create({"name": "no-bad", "repositories": ["px"], "events": ["proxy_fetch"], "action": "deny",
+                        "expression": 'name == "bad"', "message": "bad name", "priority": -5}, actor="t")
+    with pytest.raises(PolicyDenied, match="bad name"):
+        admit("bad")
+    assert [(e[1], e[3]["policy"]) for e in _events(core, "policy.denied")] == [("bad", "no-bad")]
+    assert [d["result"] for d in core.policy.decisions(repository="px", name="bad")] == ["deny"]
+    core.policy.create({"name": "trusted", "repositories": ["px"], "events": ["proxy_fetch"], "action": "allow",
+                        "expression": 'name == "bad"', "priority": -10}, actor="t")
+    assert admit("bad") is False  # exempted before either deny is met
+    core.policy.quarantine.add(proxy, "held", "2.0", reason="under review", actor="t")
+    with pytest.raises(Forbidden, match="under review"):
+        admit("held", "2.0")

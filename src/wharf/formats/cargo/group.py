@@ -84,13 +84,14 @@ class CargoGroup:
         return self.core.pages.read(group.name, key), plan
 
     async def serve_crate(self, group: RepoInfo, name: str, version: str, scope: Scope, send: Send) -> None:
-        from ...core.published import send_published
+        from ...core.published import refuse_withheld, send_published
 
         lower = name.lower()
         page, _plan = await self.merged(group, lower)
         member_name = (page.meta.get("sources") or {}).get(version) if page is not None else None
         member = self.core.repos.get(member_name) if member_name else None
-        if member is None:
+        if member is None:  # not listed because a member withholds it: 403 with the reason
+            refuse_withheld(self.core, group, normalize_name(name), version)
             raise HTTPError(404, f"crate `{name}` version `{version}` not found in group '{group.name}'")
         if member.kind == "proxy":
             return await self.proxy.serve_crate(member, lower, version, scope, send)

@@ -4,6 +4,7 @@ the index ``cksum``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -108,7 +109,27 @@ class CargoProxy:
 
     # -- index files --------------------------------------------------------------------------------------------
     async def index_page(self, repo: RepoInfo, name: str) -> "Page | None":
-        """The upstream's index file of ``name`` (lower case, as cargo asks), cached; None if it has none."""
+        """The index file of ``name`` (lower case, as cargo asks) served here: the upstream's, without the versions
+        core withholds here (quarantine); None if there is none."""
+        return self._withhold(repo, name, await self.mirrored(repo, name))
+
+    def _withhold(self, repo: RepoInfo, name: str, page: "Page | None") -> "Page | None":
+        from ...core.pages import Page
+
+        hide = self.core.content.hide
+        hidden = hide(repo.id).get(normalize_name(name)) if (hide is not None and page is not None) else None
+        if not hidden or page is None:
+            return page
+        if None in hidden:
+            return None
+        body = b"".join(line + b"\n" for line in page.variants["text"][1].splitlines()
+                        if line.strip() and json.loads(line).get("vers") not in hidden)
+        if not body:
+            return None
+        return Page(page.version, {"text": (b'"%s"' % hashlib.sha256(body).hexdigest()[:32].encode(), body)}, page.meta)
+
+    async def mirrored(self, repo: RepoInfo, name: str) -> "Page | None":
+        """The upstream's index file of ``name``, cached as it was sent; None if it has none."""
         from ...core.proxying import cached_document
 
         path = index_path(name)
@@ -123,11 +144,12 @@ class CargoProxy:
 
     # -- .crate files -------------------------------------------------------------------------------------------
     async def serve_crate(self, repo: RepoInfo, name: str, version: str, scope: Scope, send: Send) -> None:
+        from ...core.ingest import Candidate
         from ...core.proxying import fetch_file
         from ...core.published import send_published
 
         lower = name.lower()
-        page = await self.index_page(repo, lower)
+        page = await self.mirrored(repo, lower)  # a withheld version is refused by the fetch's admission (403)
         entry = lookup_version(page, repo.name, version) if page is not None else None
         if entry is None:
             raise HTTPError(404, f"crate `{name}` version `{version}` not found in repository '{repo.name}' nor "
@@ -156,6 +178,7 @@ class CargoProxy:
                 self.core.mark_published(repo.name, result.version)
 
         await fetch_file(self.core, repo, url, filename=filename, expect={"sha256": sha}, scope=scope, send=send,
-                         record=record, content_type=b"application/x-tar", flight_key=f"file:{repo.name}:{sha}",
+                         record=record, candidate=Candidate("cargo", normalize_name(spelled), version, filename, url),
+                         content_type=b"application/x-tar", flight_key=f"file:{repo.name}:{sha}",
                          serve_cached=lambda: send_published(self.core, repo.name, sha, filename, scope, send,
                                                              content_type=b"application/x-tar"))

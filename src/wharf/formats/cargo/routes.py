@@ -209,10 +209,12 @@ class CargoRoutes:
             return await self.proxy.serve_crate(repo, name, version, scope, send)
         if repo.kind == "group":
             return await self.group.serve_crate(repo, name, version, scope, send)
-        from ...core.published import send_published
+        from ...core.published import refuse_withheld, send_published
 
         page = self.core.pages.read(repo.name, page_key(name))
         entry = lookup_version(page, repo.name, version) if page is not None else None
+        if entry is None:  # a quarantined version is not in the index: 403 with the reason
+            refuse_withheld(self.core, repo, normalize_name(name), version)
         if entry is None or not await send_published(self.core, repo.name, entry["cksum"],
                                                      crate_filename(entry["name"], version), scope, send,
                                                      content_type=b"application/x-tar"):

@@ -16,6 +16,7 @@ from ...asgi import HTTPError, Scope, Send
 from ...core.audit import AuditTag
 from ...core.content import NewArtifact
 from ...core.interfaces import RepoInfo, RequestContext
+from ...core.ingest import Candidate
 from ...core.proxying import fetch_file
 from ...core.published import link_file
 from ...storage import BlobRef
@@ -57,6 +58,7 @@ class GenericProxy:
         try:
             await fetch_file(self.core, repo, url, filename=path.filename, expect={}, scope=scope, send=send,
                              record=record, serve_cached=serve_cached,
+                             candidate=Candidate("generic", path.package, "", path.filename, url),
                              content_type=_content_type(path.filename),
                              flight_key=f"generic:{repo.name}:{path.key}", announced=ANNOUNCED,
                              headers=[(b"x-content-type-options", b"nosniff")])

@@ -16,7 +16,7 @@ from ...asgi import HTTPError, Receive, Scope, Send, etag_matches, header, send_
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists, FileWasDeleted
 from ...core.interfaces import RequestContext
-from ...core.published import link_file, send_published
+from ...core.published import link_file, refuse_withheld, send_published
 from ...storage import BlobTooLarge
 from . import listing
 from .parse import CHECKSUM_HEADERS, ArtifactPath, InvalidChecksum, InvalidPath, parse_checksum, parse_dir, parse_path
@@ -155,10 +155,8 @@ class GenericRoutes:
     async def send_local(self, ctx: RequestContext, path: ArtifactPath, scope: Scope, send: Send) -> bool:
         """Send a stored file if this repository has it; False if not."""
         info = listing.lookup(self.core, ctx.repo.name, path.directory, path.filename)
-        if info is None:
-            guard = getattr(self.core, "download_guard", None)
-            if guard is not None:  # withheld (quarantine): 403 with the reason, and a proxy does not fetch it
-                guard.check_package(ctx.repo, path.package, "")
+        if info is None:  # withheld (quarantine): 403 with the reason, and a proxy does not fetch it
+            refuse_withheld(self.core, ctx.repo, path.package, "")
             return False
         sha = info["sha256"]
         extra = _checksum_response_headers(info)

@@ -16,10 +16,11 @@ from ...asgi import HTTPError, Scope, Send
 from ...core.groups import MemberRoute, route
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
+from ...core.published import refuse_withheld
 from ...core.upstream import UpstreamError
 from . import metadata as md
 from . import parse, store
-from .parse import ChecksumPath, MavenPath, MetadataPath
+from .parse import ArtifactFile, ChecksumPath, MavenPath, MetadataPath
 from .serve import TEXT, XML, serve_local, serve_variant
 from .versions import sort_versions
 
@@ -113,6 +114,8 @@ class MavenGroup:
                 return
         if error is not None:
             raise error
+        if isinstance(target, ArtifactFile):  # withheld by a member (quarantine): 403 with the reason
+            refuse_withheld(self.core, group, target.name, target.version)
         raise HTTPError(404, f"no member of group '{group.name}' has /{_path(what)}")
 
     async def explain(self, group: RepoInfo, name: str) -> dict[str, Any]:

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from ...asgi import HTTPError, Scope, Send, send_bytes
 from ...core.audit import AuditTag
 from ...core.content import NewArtifact
+from ...core.ingest import Candidate
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
 from ...core.proxying import UnreadableUpstream, cached_document, fetch_file
+from ...core.published import refuse_withheld
 from ...storage import BlobRef
 from . import metadata as md
 from . import parse, store
@@ -55,10 +57,24 @@ class MavenProxy:
         self.core = core
 
     async def metadata_page(self, repo: RepoInfo, at: MetadataPath) -> Page | None:
-        """The upstream's metadata document (cached, re-validated after the TTL, stale-if-error); None if absent."""
+        """The upstream's metadata document (cached, re-validated after the TTL, stale-if-error), without the versions
+        core withholds here (quarantine); None if absent."""
         up = self.core.upstream(repo)
-        return await cached_document(self.core, repo, PROXY_METADATA + at.path, up.url(at.path),
+        page = await cached_document(self.core, repo, PROXY_METADATA + at.path, up.url(at.path),
                                      parse=_parse_metadata(at))
+        hide = self.core.content.hide
+        hidden = hide(repo.id).get(at.name) if (hide is not None and page is not None) else None
+        if not hidden or page is None:
+            return page
+        if None in hidden or (at.version is not None and at.version in hidden):
+            return None
+        if at.version is not None:
+            return page
+        doc = md.read_artifact_metadata(page.variants["xml"][1], f"the upstream's {at.path}")
+        doc.versions = [v for v in doc.versions if v not in hidden]
+        variants = md.checksum_variants(md.render_artifact(doc))
+        return Page(page.version, {k: (b'"%s"' % hashlib.sha256(v).hexdigest()[:32].encode(), v)
+                                   for k, v in variants.items()}, page.meta)
 
     async def serve(self, repo: RepoInfo, what: MavenPath, scope: Scope, send: Send) -> None:
         if not await self.try_serve(repo, what, scope, send):
@@ -95,6 +111,7 @@ class MavenProxy:
         return {}
 
     async def _fetch(self, repo: RepoInfo, target: ArtifactFile, scope: Scope, send: Send) -> bool:
+        refuse_withheld(self.core, repo, target.name, target.version)  # quarantined: 403 before asking the upstream
         expect = await self._announced(repo, target.path)
         up = self.core.upstream(repo)
         url = up.url(target.path)
@@ -108,6 +125,7 @@ class MavenProxy:
         try:
             await fetch_file(self.core, repo, url, filename=target.filename, expect=expect, scope=scope,
                              send=send, record=record, serve_cached=serve_cached,
+                             candidate=Candidate("maven", target.name, target.version, target.filename, url),
                              content_type=store.content_type(target.extension), flight_key=f"file:{repo.name}:{target.path}",
                              announced=_ANNOUNCED_HEADERS)
         except HTTPError as exc:

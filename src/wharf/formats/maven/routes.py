@@ -19,6 +19,7 @@ from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes
 from ...core.content import NewArtifact
 from ...core.errors import FileExists, FileWasDeleted
 from ...core.interfaces import RequestContext
+from ...core.published import refuse_withheld
 from ...storage import BlobTooLarge
 from . import metadata as md
 from . import parse, store
@@ -68,6 +69,10 @@ class MavenRoutes:
     # -- reads (hot path) -----------------------------------------------------------------------------------------
     async def serve_hosted(self, repo_name: str, what: parse.MavenPath, scope: Scope, send: Send) -> None:
         if not await serve_local(self.core, repo_name, what, scope, send):
+            target = what.target if isinstance(what, ChecksumPath) else what
+            repo = self.core.repos.get(repo_name)
+            if isinstance(target, ArtifactFile) and repo is not None:  # quarantined: 403 with the reason
+                refuse_withheld(self.core, repo, target.name, target.version)
             raise HTTPError(404, f"not found in repository '{repo_name}': /{path_of(what)}")
 
     # -- writes ---------------------------------------------------------------------------------------------------

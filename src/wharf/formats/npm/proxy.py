@@ -17,6 +17,7 @@ from ...core.audit import AuditTag
 from ...core.content import NewArtifact
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
+from ...core.ingest import Candidate
 from ...core.proxying import UnreadableUpstream, cached_document, fetch_file
 from ...core.published import link_file, send_published
 from ...storage import BlobRef
@@ -141,15 +142,13 @@ class NpmProxy:
             raise HTTPError(404, f"tarball '{filename}' of '{name}' not found in repository '{repo.name}' nor on its "
                                  "upstream")
         url, expect, version = src
-        guard = getattr(self.core, "download_guard", None)
-        if guard is not None:  # a quarantined version is never fetched (its bytes may be unknown here yet)
-            await anyio.to_thread.run_sync(guard.check_package, repo, name, version)
 
         def record(ref: BlobRef, path: Path | None) -> None:
             self._record(repo, name, version, filename, key, ref, path, url, expect)
 
         await fetch_file(self.core, repo, url, filename=filename, expect=expect, scope=scope, send=send,
-                         record=record, flight_key=f"tgz:{repo.name}:{key}",
+                         record=record, candidate=Candidate("npm", name, version, filename, origin=url),
+                         flight_key=f"tgz:{repo.name}:{key}",
                          serve_cached=lambda: self._send_cached(repo, key, filename, scope, send))
 
     def _record(self, repo: RepoInfo, name: str, version: str, filename: str, key: str, ref: BlobRef,

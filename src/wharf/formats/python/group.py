@@ -15,6 +15,7 @@ from ...asgi import HTTPError, Scope, Send
 from ...core.groups import gather
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
+from ...core.published import refuse_withheld
 from . import parse
 from .index import project_key, render_entries, root_page, send_published
 
@@ -132,10 +133,8 @@ class PythonGroup:
         page = await self.page(group, name)
         member_name = (page.meta.get("sources") or {}).get(base) if page is not None else None
         member = self.core.repos.get(member_name) if member_name else None
-        if member is None:
-            guard = getattr(self.core, "download_guard", None)
-            if guard is not None:  # not listed because a member withholds it: 403 with the reason
-                guard.check_package(group, name, parse.parse_filename(base)[1])
+        if member is None:  # not listed because a member withholds it: 403 with the reason
+            refuse_withheld(self.core, group, name, parse.parse_filename(base)[1])
             raise HTTPError(404, f"file not found in group '{group.name}': {filename}")
         if member.kind == "proxy":
             return await self.proxy.serve_file(member, sha, filename, scope, send)

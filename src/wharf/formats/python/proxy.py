@@ -16,7 +16,8 @@ from ...core.content import NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RepoInfo
 from ...core.pages import Page
-from ...core.proxying import UnreadableUpstream, cached_document, fetch_file
+from ...core.ingest import Candidate
+from ...core.proxying import UnreadableUpstream, admit, cached_document, fetch_file
 from ...core.upstream import UpstreamError
 from ...storage import BlobRef
 from . import parse
@@ -118,14 +119,10 @@ class PythonProxy:
 
     async def fetch_file(self, repo: RepoInfo, sha: str, filename: str, scope: Scope, send: Send) -> None:
         name, src = self._source(repo, sha, filename)
-        guard = getattr(self.core, "download_guard", None)
-        if guard is not None:  # a quarantined version is never fetched (its bytes may be unknown here yet)
-            try:
-                version: str | None = parse.parse_filename(filename.removesuffix(".metadata"))[1]
-            except parse.InvalidArtifact:
-                version = None
-            await anyio.to_thread.run_sync(guard.check_package, repo, name, version)
+        base = filename.removesuffix(".metadata")
+        candidate = Candidate("python", name, parse.parse_filename(base)[1], base, origin=src[0])
         if filename.endswith(".metadata"):
+            await admit(self.core, repo, scope, candidate)  # (the metadata is not stored as a package file)
             return await self._fetch_metadata(repo, sha, filename, src, scope, send)
 
         def record(ref: BlobRef, path: Path | None) -> None:
@@ -133,7 +130,7 @@ class PythonProxy:
             self._record(repo, name, filename, ref.sha256, info, src[0])
 
         await fetch_file(self.core, repo, src[0], filename=filename, expect={"sha256": sha}, scope=scope, send=send,
-                         record=record, flight_key=f"file:{repo.name}:{sha}",
+                         record=record, candidate=candidate, flight_key=f"file:{repo.name}:{sha}",
                          serve_cached=lambda: send_published(self.core, repo.name, sha, filename, scope, send))
 
     def _record(self, repo: RepoInfo, name: str, filename: str, sha: str, info: "parse.PythonArtifact | None", origin: str) -> None:

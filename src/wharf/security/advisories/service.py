@@ -93,7 +93,7 @@ class AdvisoryService:
 
     # -- wiring (scans, tasks) ----------------------------------------------------------------------------------
     def _register(self) -> None:
-        self.core.scans.register(ANALYZER, analyze)
+        self.core.scans.register(ANALYZER, analyze, coordinates=True)
         self.core.tasks.register(_TASK, _scheduled_import)
         self.core.tasks.register(_RESCAN, _rescan_task)
 
