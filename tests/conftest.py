@@ -9,7 +9,10 @@ from typing import Iterator
 import pytest
 
 from tests.support.postgres import PostgresServer, find_pg_bin
-from tests.support.server import WharfServer
+from tests.support.server import WharfServer, backend_server
+
+# fixtures every test folder may use: isolated npm users and package folders (npm, snapshots, promotion tests)
+pytest_plugins = ["tests.support.npm_fixtures"]
 
 _counter = itertools.count()
 
@@ -31,13 +34,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
     """A running server per test module and database backend (tests use unique repository names)."""
-    url = None
-    if request.param == "postgres":
-        pg = request.getfixturevalue("postgres")
-        url = pg.create_database()
-    data = tmp_path_factory.mktemp(f"wharf-{request.param}") / "data"
-    with WharfServer(data, database_url=url) as srv:
-        srv.backend = request.param  # type: ignore[attr-defined]
+    with backend_server(request, tmp_path_factory, "wharf") as srv:
         yield srv
 
 

@@ -38,6 +38,11 @@ class Settings:
     webhook_backoff: float = 2.0  # seconds; a failed webhook delivery is retried after backoff * 2**attempt
     advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
     advisories_interval: float = 86400.0
+    retention_interval: float = 3600.0  # seconds between scheduled retention runs (repositories' retention policies)
+
+    def __post_init__(self) -> None:
+        if self.retention_interval <= 0:
+            raise ValueError(f"retention_interval must be a positive number of seconds, not {self.retention_interval}")
 
     @property
     def db_url(self) -> str:
@@ -69,6 +74,7 @@ _ENV = {
     "worker_poll": ("WHARF_WORKER_POLL", float),
     "advisories_url": ("WHARF_ADVISORIES_URL", str),
     "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
+    "retention_interval": ("WHARF_RETENTION_INTERVAL", float),
     "vetting_popular_dir": ("WHARF_VETTING_POPULAR_DIR", Path),
 }
 _BOOLS = ("access_log", "worker", "vetting")
@@ -84,7 +90,7 @@ def _coerce(name: str, value: object) -> object:
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         return tuple(str(v).strip() for v in items if str(v).strip())
     if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff",
-                "advisories_interval") and value is not None:
+                "advisories_interval", "retention_interval") and value is not None:
         return float(value)  # type: ignore[arg-type]
     if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")

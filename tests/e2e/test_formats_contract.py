@@ -3,7 +3,8 @@
 The contract (``wharf.core.interfaces.FormatPlugin``): ``name``, ``kinds`` (a non-empty frozenset of core's kinds),
 ``normalize_name`` (idempotent), ``validate_config`` (rejects settings it does not know with InvalidInput, for every
 kind it supports), ``handler(core)`` (an async ``(ctx, scope, receive, send, subpath)`` callable), ``publish``;
-optional ``explain`` (groups only) and ``upstream_preset`` (proxies only). The package defines ``PLUGIN``.
+optional ``explain`` (groups only), ``upstream_preset`` (proxies only) and ``promote_state`` (taking promotion's
+arguments). The package defines ``PLUGIN``.
 
 Core (``src/wharf/core``) must stay format-agnostic: no format name in its code as an identifier or a string
 literal. Comments and docstrings may name formats as examples; the check parses the code, so they are skipped.
@@ -70,6 +71,10 @@ class TestPluginContract:
         if hasattr(plugin, "upstream_preset"):
             assert "proxy" in plugin.kinds
             assert plugin.upstream_preset("no-such-preset-name") is None
+        if hasattr(plugin, "promote_state"):  # promotion calls it with these arguments
+            params = inspect.signature(plugin.promote_state).parameters
+            assert list(params)[:5] == ["core", "source", "destination", "name", "versions"], list(params)
+            assert all(params[k].kind is inspect.Parameter.KEYWORD_ONLY for k in ("actor", "remote_addr"))
 
     def test_validate_config_rejects_unknown_settings(self, fmt: str) -> None:
         plugin = PLUGINS[fmt]

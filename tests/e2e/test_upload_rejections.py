@@ -26,6 +26,7 @@ import requests
 from tests.conftest import unique
 from tests.support import artifacts
 from tests.support.artifacts import upload_form
+from tests.support.blobs import blob_files, temp_files
 from tests.support.server import WHARF_BIN
 
 # Reasons the route reports that differ from the corpus' (the route answers before the form is checked).
@@ -38,17 +39,6 @@ def good_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-
-
-def blob_listing(data: Path) -> set[str]:
-    """Every file under ``<data>/blobs`` except the temp directory (relative paths)."""
-    root = data / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != ".tmp"}
-
-
-def temp_files(data: Path) -> list[str]:
-    tmp = data / "blobs" / ".tmp"
-    return sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
 
 
 def metric(server: Any, reason: str) -> float:
@@ -90,11 +80,11 @@ class Guard:
 
     def __init__(self, server: Any, repo: str, project: str = "demo"):
         self.server, self.repo, self.project = server, repo, project
-        self.before = blob_listing(server.data)
+        self.before = blob_files(server.data)
 
     def check(self) -> None:
         server = self.server
-        assert blob_listing(server.data) == self.before, "a refused upload left a blob behind"
+        assert blob_files(server.data) == self.before, "a refused upload left a blob behind"
         assert temp_files(server.data) == [], "a refused upload left a temp file behind"
         assert repo_files(server, self.repo) == 0
         assert requests.get(f"{server.url}/{self.repo}/simple/{self.project}/", timeout=10).status_code == 404

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 __all__ = ["clean_env", "pip_install", "uv_pip_install", "twine_upload", "uv_publish", "Result", "BIN"]
 
@@ -14,6 +15,9 @@ BIN = Path(sys.executable).parent
 
 
 class Result:
+    """A finished client run (pip, uv, twine, npm, mvn): its exit code and output; ``repr`` shows the output's tail
+    (what a failed ``assert res.ok, res`` prints)."""
+
     def __init__(self, proc: subprocess.CompletedProcess[str]):
         self.returncode = proc.returncode
         self.stdout = proc.stdout
@@ -24,8 +28,11 @@ class Result:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
     def __repr__(self) -> str:
-        return f"Result(rc={self.returncode}, output={self.output[-3000:]!r})"
+        return f"Result(rc={self.returncode}, output={self.output[-4000:]!r})"
 
 
 def clean_env(tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

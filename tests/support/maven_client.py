@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Sequence
 from xml.sax.saxutils import escape
 
+from . import clients
+
 __all__ = ["MavenClient", "PLUGINS", "plugin_cache", "write_project", "maven_available", "Result"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,14 +54,8 @@ def maven_available() -> str | None:
     return None
 
 
-class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str]):
-        self.returncode = proc.returncode
-        self.output = proc.stdout + proc.stderr
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
+class Result(clients.Result):
+    """Maven's output is long: ``repr`` shows its [ERROR]/[WARNING] lines first."""
 
     def __repr__(self) -> str:
         errors = "\n".join(line for line in self.output.splitlines() if "[ERROR]" in line or "[WARNING]" in line)

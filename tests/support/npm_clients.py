@@ -19,28 +19,12 @@ import tarfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from .clients import Result
+
 __all__ = ["NpmClient", "make_project", "pack_tarball", "publish_document", "PNPM_VERSION", "pnpm_path", "Result"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PNPM_VERSION = "10.34.9"  # keep in step with scripts/test-tools.d/npm.sh
-
-
-class Result:
-    def __init__(self, proc: subprocess.CompletedProcess[str]):
-        self.returncode = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.output = proc.stdout + proc.stderr
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def __repr__(self) -> str:
-        return f"Result(rc={self.returncode}, output={self.output[-4000:]!r})"
 
 
 def pnpm_path() -> str | None:

@@ -6,14 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
 from .net import free_port, wait_http
 
-__all__ = ["WharfServer", "WHARF_BIN"]
+__all__ = ["WharfServer", "WHARF_BIN", "backend_server"]
 
 WHARF_BIN = str(Path(sys.executable).with_name("wharf"))
 
@@ -123,3 +124,15 @@ class WharfServer:
         r = self.api("POST", "/api/v1/tokens", json=body)
         assert r.status_code == 201, f"{r.text}\nserver log:\n{self.log()[-3000:] if r.status_code >= 500 else ''}"
         return r.json()["token"]  # type: ignore[no-any-return]
+
+
+@contextmanager
+def backend_server(request: Any, tmp_path_factory: Any, label: str, **kw: Any) -> Iterator[WharfServer]:
+    """A running server on the database backend a fixture's ``request.param`` names: "sqlite" (in its data
+    directory) or "postgres" (a new database of the session's PostgreSQL, fixture ``postgres``); ``backend`` tells
+    which. ``kw`` goes to WharfServer (e.g. ``env``)."""
+    url = request.getfixturevalue("postgres").create_database() if request.param == "postgres" else None
+    data = tmp_path_factory.mktemp(f"{label}-{request.param}") / "data"
+    with WharfServer(data, database_url=url, **kw) as srv:
+        srv.backend = request.param  # type: ignore[attr-defined]
+        yield srv

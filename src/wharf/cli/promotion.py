@@ -3,6 +3,7 @@ re-verify proxied packages against their upstream."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any, Optional
 
@@ -104,6 +105,8 @@ def _print_transfer(data: dict[str, Any]) -> None:
                    if data["operation"] == "move" else ""), highlight=False)
     for f in data["skipped"]:
         console.print(f"  skipped {f['key']}: {f['reason']}", highlight=False)
+    for attr, value in data.get("state", {}).items():  # package state the format carried along (e.g. npm dist-tags)
+        console.print(f"  {attr} in {data['destination']}: {json.dumps(value)}", highlight=False)
 
 
 def cp(source: Annotated[str, typer.Argument(help="SRC_REPO/PACKAGE[@VERSION], or SRC_REPO with --all/--query")],

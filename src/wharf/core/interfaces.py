@@ -85,8 +85,12 @@ class FormatPlugin(Protocol):
     kinds: frozenset[str]
     # optional: ``index_path`` (where a client is pointed under /<repo>/, e.g. "simple/"), ``explain(core, group,
     # name)``, ``upstream_preset(name)``, ``link_files(core, repo, files)`` (make stored files downloadable when
-    # ``publish`` of some names does not link them; promotion calls it for files it added by reference) and
+    # ``publish`` of some names does not link them; promotion calls it for files it added by reference),
     # ``osv_ecosystem`` (the OSV ecosystem of its packages, e.g. "PyPI": vulnerability advisories apply to the format)
+    # and ``promote_state(core, source, destination, name, versions, *, actor, remote_addr)``: after a copy, move or
+    # promotion left ``versions`` of ``name`` in ``destination``, carry the package's own state that belongs with
+    # them (e.g. tags naming those versions) from ``source``, with ``core.set_attributes``; it returns the
+    # attributes it changed in the destination ({} when none). Core knows no such state itself.
 
     def normalize_name(self, name: str) -> str:
         """The ecosystem's canonical form of a package name (how names are stored and compared)."""

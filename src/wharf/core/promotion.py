@@ -126,6 +126,7 @@ class Transfer:
     skipped: list[dict[str, Any]] = field(default_factory=list)  # conflicting, left out (skip_existing)
     removed_from_source: list[str] = field(default_factory=list)
     decisions: list[Any] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)  # package attributes the format carried to the destination
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -276,6 +277,13 @@ class PromotionService:
         out.added = [_file_info(f) for f, _r in added]
         if added:
             self._publish(dest, name, [r.file for _f, r in added])
+        arrived = {f.key for f, _r in added} | {f.key for f in same}
+        try:
+            out.state = self._carry_state(src, dest, name, _whole_versions(files, arrived), actor, remote_addr)
+        except Exception as exc:  # the files are in the destination: their provenance is still recorded below
+            log.exception("could not carry the package's state to the destination",
+                          extra={"fields": {"package": name, "from": src.name, "to": dest.name}})
+            failure = failure or exc
         moved_keys = [f.key for f, _r in added] + [f.key for f in same]
         if operation == "move" and failure is None and moved_keys:
             removed = self.core.remove_files(src, keys=moved_keys, actor=actor, remote_addr=remote_addr)
@@ -294,6 +302,14 @@ class PromotionService:
         if link is not None:
             link(self.core, dest, files)
         self.core.publish(dest, {name})
+
+    def _carry_state(self, src: RepoInfo, dest: RepoInfo, name: str, versions: list[str], actor: str,
+                     remote_addr: str | None) -> dict[str, Any]:
+        """The format's package state that travels with these versions (its ``promote_state``, if it has one)."""
+        carry = getattr(self.core.plugin(dest), "promote_state", None)
+        if carry is None or not versions:
+            return {}
+        return carry(self.core, src, dest, name, versions, actor=actor, remote_addr=remote_addr)  # type: ignore[no-any-return]
 
     def _record(self, out: Transfer, src: RepoInfo, dest: RepoInfo, files: list[LiveFile],
                 added: list[tuple[LiveFile, AddResult]], same: list[LiveFile], actor: str, remote_addr: str | None,
@@ -332,7 +348,8 @@ class PromotionService:
             self.core.events.emit(Event(EVENT_TYPES[out.operation], dest.name, package=out.name, version=entry.version,
                                         files=files, actor=actor, format=dest.format,
                                         detail={"operation": out.operation, "from": src.name, "to": dest.name,
-                                                "promotion_id": entry.id, "decisions": entry.decisions}))
+                                                "promotion_id": entry.id, "decisions": entry.decisions,
+                                                "state": out.state}))
         except Exception:  # an event is a notification: the transfer itself is recorded
             log.exception("could not emit the promotion event", extra={"fields": {"promotion": entry.id}})
 
@@ -444,6 +461,14 @@ class PromotionService:
             events.append(d)
         events.sort(key=lambda ev: (str(ev.get("at") or ""), ev["event"] != "upload"))
         return {"format": fmt, "name": name, "live_in": sorted(live), "events": events}
+
+
+def _whole_versions(files: list[LiveFile], arrived: set[str]) -> list[str]:
+    """The versions every file of which is in the destination now (added or already there)."""
+    out: dict[str, bool] = {}
+    for f in files:
+        out[f.version] = out.get(f.version, True) and f.key in arrived
+    return [v for v, whole in out.items() if whole]
 
 
 def _entry_dict(e: PromotionEntry) -> dict[str, Any]:

@@ -53,7 +53,6 @@ log = logging.getLogger("wharf.snapshots")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _READ_METHODS = ("GET", "HEAD")
 RETENTION_TASK = "snapshots.retention"
-RETENTION_INTERVAL = 3600.0  # seconds between scheduled retention runs (background task)
 
 
 class SnapshotTag(StrEnum):
@@ -98,10 +97,13 @@ class SnapshotService:
         self._epoch: Any = None
         core.tasks.register(RETENTION_TASK, _retention_task)
 
-    def schedule_retention(self, delay: float = RETENTION_INTERVAL) -> None:
-        """Queue the next retention run while some repository has a retention policy (at most one is queued).
-        ``wharf serve`` queues the first; each run queues the next; pruning through the API queues one too (a
-        policy set while no run is queued is applied by that, or at the next start)."""
+    def schedule_retention(self, delay: float | None = None) -> None:
+        """Queue the next retention run, ``delay`` seconds from now (default: the setting ``retention_interval``),
+        while some repository has a retention policy (at most one is queued). ``wharf serve`` queues the first;
+        each run queues the next; pruning through the API queues one too (a policy set while no run is queued is
+        applied by that, or at the next start)."""
+        if delay is None:
+            delay = self.core.settings.retention_interval
         if any(r.config.get("retention") for r in self.core.repos.list()):
             self.core.tasks.enqueue(RETENTION_TASK, {}, delay=delay, dedupe_key=RETENTION_TASK, max_attempts=1)
 

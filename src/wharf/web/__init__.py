@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ..core.auth import credentials_from_header
 from ..core.errors import WharfError
+from .decisions import decisions_table, package_decisions
 from .trail import trail_section
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +39,10 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return str(n)  # pragma: no cover
+
+
+def _version_section(version: str, body: str) -> str:
+    return f"<section class='version' id='version-{escape(version)}'>{body}</section>"
 
 
 def build_web(core: "Core") -> Starlette:
@@ -84,23 +89,37 @@ def build_web(core: "Core") -> Starlette:
         norm = core.plugin(repo).normalize_name(pkg)
         if norm != pkg:
             return RedirectResponse(f"/ui/{repo.name}/{norm}/", status_code=301)
-        files = await run_in_threadpool(core.content.files, repo.id, norm)
-        if not files:
+        p = await run_in_threadpool(principal, request)
+        admin = p is not None and p.can("admin", repo.name)  # quarantined files and decision inputs: admins only
+        files, decisions = await run_in_threadpool(lambda: (
+            core.content.files(repo.id, norm, include_hidden=admin),
+            package_decisions(core, repo, norm, admin=admin)))
+        if not files and not decisions:
             return Response(f"no package {pkg} in {name}", status_code=404)
         by_version: dict[str, list[Any]] = {}
         for f in files:
             by_version.setdefault(f.version, []).append(f)
         parts = []
         for version in reversed(list(by_version)):
+            quarantined = core.policy.quarantine.reason(repo.id, norm, version) if admin else None
             rows = "".join(
                 f"<tr><td><a href='/{escape(repo.name)}/files/{f.sha256}/{escape(f.filename)}'>{escape(f.filename)}</a>"
                 f"{' <span class=tag>yanked: ' + escape(f.yanked_reason or '') + '</span>' if f.yanked else ''}</td>"
                 f"<td>{_size(f.size)}</td><td><code>sha256:{f.sha256}</code></td>"
                 f"<td class='muted'>{escape(str(f.added_at)[:19])}<br>{escape(f.uploaded_by or '')}</td></tr>"
                 for f in by_version[version])
-            parts.append(f"<h2>{escape(version)}</h2><table>{rows}</table>")
+            mark = f" <span class=tag>quarantined: {escape(quarantined)}</span>" if quarantined is not None else ""
+            parts.append(_version_section(version, f"<h2>{escape(version)}{mark}</h2><table>{rows}</table>"
+                                          + decisions_table(decisions.get(version, []))))
+        elsewhere = [v for v in decisions if v is not None and v not in by_version]
+        if elsewhere:  # refused (a deny stores nothing), or removed since
+            parts.append("<h2 id='decisions-elsewhere'>Policy decisions on versions not in this repository</h2>")
+            parts.extend(_version_section(v, f"<h3>{escape(v)}</h3>" + decisions_table(decisions[v])) for v in elsewhere)
+        if decisions.get(None):
+            parts.append("<h2 id='decisions-package'>Policy decisions on the whole package</h2>"
+                         + decisions_table(decisions[None]))
         summary = next((f.meta.get("summary") for f in files if f.meta.get("summary")), "") or ""
-        parts.append(await run_in_threadpool(trail_section, core, repo, norm, await run_in_threadpool(principal, request)))
+        parts.append(await run_in_threadpool(trail_section, core, repo, norm, p))
         return _page(norm, f"<p>{escape(summary)}</p>" + "".join(parts),
                      [(repo.name, f"/ui/{repo.name}/"), (norm, f"/ui/{repo.name}/{norm}/")])
 

@@ -4,25 +4,20 @@ serving. Bodies are sent by hand (cargo itself never sends them), on SQLite and 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import unique
+from tests.support.blobs import blob_files
 from tests.support.cargo_crates import crate_bytes, malformed_publishes, metadata, publish_body
 
 CASES = malformed_publishes("victim")
 
 
-def blob_listing(data: Path) -> set[str]:
-    root = data / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != ".tmp"}
-
-
 def state(server, repo: str) -> tuple:
     info = server.api("GET", f"/api/v1/repositories/{repo}").json()
-    return info["version"], info["stats"], blob_listing(server.data)
+    return info["version"], info["stats"], blob_files(server.data)
 
 
 def put(server, repo: str, body: bytes, token: str | None = None) -> httpx.Response:

@@ -22,17 +22,6 @@ def make_repo(server: Any, *, private: bool = False, **config: Any) -> str:
     return name
 
 
-def blob_files(data: Path) -> set[str]:
-    """Every stored blob (relative paths), and nothing of the temp directory."""
-    root = data / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts}
-
-
-def temp_files(data: Path) -> list[str]:
-    tmp = data / "blobs" / ".tmp"
-    return [p.name for p in tmp.iterdir()] if tmp.is_dir() else []
-
-
 def stats(server: Any, repo: str) -> dict[str, Any]:
     r = server.api("GET", f"/api/v1/repositories/{repo}")
     assert r.status_code == 200, r.text

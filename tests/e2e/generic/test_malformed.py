@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.e2e.generic.conftest import blob_files, make_repo, stats, temp_files
+from tests.e2e.generic.conftest import make_repo, stats
+from tests.support.blobs import blob_files, temp_files
 from tests.support.generic_curl import Curl
 
 GOOD = b"the good bytes\n"

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.server import WharfServer
+from tests.support.server import WharfServer, backend_server
 
 HOOKS_ENV = {
     "WHARF_TRUSTED_PROXIES": "127.0.0.1/32",
@@ -18,12 +18,7 @@ HOOKS_ENV = {
 
 @pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def hooks_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
-    url = None
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres").create_database()
-    data = tmp_path_factory.mktemp(f"hooks-{request.param}") / "data"
-    with WharfServer(data, database_url=url, env=HOOKS_ENV) as srv:
-        srv.backend = request.param  # type: ignore[attr-defined]
+    with backend_server(request, tmp_path_factory, "hooks", env=HOOKS_ENV) as srv:
         yield srv
 
 

@@ -1,18 +1,17 @@
-"""Fixtures for the npm tests: repositories on the running server, isolated npm clients, package folders."""
+"""Helpers for the npm tests: repositories on the running server, packuments, the access log (the npm clients and
+package folders are the fixtures of tests/support/npm_fixtures.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 import shutil
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import unique
-from tests.support.npm_clients import NpmClient, make_project
 
 if shutil.which("npm") is None:  # pragma: no cover - scripts/test-tools.d/npm.sh installs it
     pytest.skip("npm is not installed (scripts/test-tools.d/npm.sh installs it)", allow_module_level=True)
@@ -24,21 +23,6 @@ def new_repo(server: Any, *, kind: str = "hosted", private: bool = False, **conf
                                                         "private": private, "config": config})
     assert r.status_code == 201, r.text
     return name
-
-
-@pytest.fixture
-def npm(tmp_path: Path) -> Callable[..., NpmClient]:
-    """npm(f"{server.url}/repo/", token, name="alice") -> an isolated npm user with its own cache."""
-    def make(registry: str, token: str | None = None, *, name: str | None = None, **kw: Any) -> NpmClient:
-        return NpmClient(tmp_path, registry, token, name=name or unique("npmc"), **kw)
-    return make
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Callable[..., Path]:
-    def make(name: str, version: str = "1.0.0", **kw: Any) -> Path:
-        return make_project(tmp_path / "src", name, version, **kw)
-    return make
 
 
 def packument(registry: str, name: str, *, abbreviated: bool = False, token: str | None = None) -> httpx.Response:

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import subprocess
-from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -21,18 +20,9 @@ import httpx
 import pytest
 
 from tests.e2e.npm.conftest import new_repo, packument, repo_stats
+from tests.support.blobs import blob_files, temp_files
 from tests.support.npm_clients import make_project, pack_tarball, publish_document
 from tests.support.server import WHARF_BIN
-
-
-def blob_listing(data: Path) -> set[str]:
-    root = data / "blobs"
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != ".tmp"}
-
-
-def temp_files(data: Path) -> list[str]:
-    tmp = data / "blobs" / ".tmp"
-    return sorted(p.name for p in tmp.iterdir()) if tmp.is_dir() else []
 
 
 class Guard:
@@ -40,10 +30,10 @@ class Guard:
 
     def __init__(self, server: Any, repo: str):
         self.server, self.repo = server, repo
-        self.before = blob_listing(server.data)
+        self.before = blob_files(server.data)
 
     def check(self, *names: str) -> None:
-        assert blob_listing(self.server.data) == self.before, "a refused publish left a blob behind"
+        assert blob_files(self.server.data) == self.before, "a refused publish left a blob behind"
         assert temp_files(self.server.data) == [], "a refused publish left a temp file behind"
         stats = repo_stats(self.server, self.repo)
         assert stats["stats"]["files"] == 0 and stats["version"] == 0, stats

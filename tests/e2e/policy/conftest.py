@@ -7,15 +7,10 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.server import WharfServer
+from tests.support.server import WharfServer, backend_server
 
 
 @pytest.fixture(scope="package", params=["sqlite", "postgres"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
-    url = None
-    if request.param == "postgres":
-        url = request.getfixturevalue("postgres").create_database()
-    data = tmp_path_factory.mktemp(f"wharf-policy-{request.param}") / "data"
-    with WharfServer(data, database_url=url) as srv:
-        srv.backend = request.param  # type: ignore[attr-defined]
+    with backend_server(request, tmp_path_factory, "wharf-policy") as srv:
         yield srv

@@ -54,11 +54,6 @@ def wharf(server: Any, *args: str, token: str | None = None) -> subprocess.Compl
     return subprocess.run([WHARF_BIN, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def blob_count(server: Any) -> int:
-    root = Path(server.data) / "blobs"
-    return sum(1 for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
-
-
 def files_of(server, repo_name: str, package: str) -> dict[str, str]:
     """filename -> sha256 of a package's live files in a repository ({} if none)."""
     r = server.api("GET", f"/api/v1/repositories/{repo_name}/packages/{package}")

@@ -57,6 +57,54 @@ def test_npm_install_from_the_destination(sqlite_server, tmp_path):
     assert lock["packages"]["node_modules/@acme/plib"]["resolved"] == f"{reg}@acme/plib/-/plib-1.0.0.tgz"
 
 
+@pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
+def test_npm_dist_tags_travel_with_the_promoted_versions(sqlite_server, npm, project):
+    """npm publish --tag / npm dist-tag add in dev; wharf promote; npm view / npm install pkg@beta from prod."""
+    srv = sqlite_server
+    prod = repo(srv, "npmprod", format="npm")
+    dev = repo(srv, "npmdev", format="npm", promote_to=prod)
+    publisher = npm(f"{srv.url}/{dev}/", srv.token, name="publisher")
+    for version, tag in (("1.0.0", "latest"), ("2.0.0-beta.1", "beta")):
+        res = publisher.run("publish", "--tag", tag, cwd=project("tagged", version))
+        assert res.ok, res
+    res = publisher.run("dist-tag", "add", "tagged@1.0.0", "stable")
+    assert res.ok, res
+    user = npm(f"{srv.url}/{prod}/", name="installer")
+
+    def prod_tags() -> dict[str, str]:
+        res = user.run("view", "tagged", "dist-tags", "--json")
+        assert res.ok, res
+        return res.json()  # type: ignore[no-any-return]
+
+    # the beta alone: its tag goes along; 'latest' and 'stable' name 1.0.0, which stays in dev
+    r = wharf(srv, "promote", f"{dev}/tagged@2.0.0-beta.1", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["state"] == {"dist-tags": {"beta": "2.0.0-beta.1"}}
+    res = user.run("view", "tagged@beta", "version")
+    assert res.ok and res.stdout.strip() == "2.0.0-beta.1", res
+    app = project("app", "0.0.1", extra={"private": True})
+    res = user.run("install", "tagged@beta", cwd=app)
+    assert res.ok, res
+    assert json.loads((app / "node_modules" / "tagged" / "package.json").read_text())["version"] == "2.0.0-beta.1"
+
+    # the release: 'latest' and 'stable' follow it (the beta served as 'latest' meanwhile holds nothing back)
+    r = wharf(srv, "promote", f"{dev}/tagged@1.0.0")
+    assert r.returncode == 0 and f"dist-tags in {prod}" in r.stderr, r.stdout + r.stderr  # the CLI says what moved
+    assert prod_tags() == {"latest": "1.0.0", "beta": "2.0.0-beta.1", "stable": "1.0.0"}
+
+    # prod's beta is ahead (beta.2 promoted with its tag); dev points beta back at beta.1 and promotes it again:
+    # prod's tag is not set back to the older version
+    res = publisher.run("publish", "--tag", "beta", cwd=project("tagged", "2.0.0-beta.2"))
+    assert res.ok, res
+    assert wharf(srv, "promote", f"{dev}/tagged@2.0.0-beta.2").returncode == 0
+    assert publisher.run("dist-tag", "add", "tagged@2.0.0-beta.1", "beta").ok
+    r = wharf(srv, "promote", f"{dev}/tagged@2.0.0-beta.1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["state"] == {}, r.stdout + r.stderr
+    assert prod_tags() == {"latest": "1.0.0", "beta": "2.0.0-beta.2", "stable": "1.0.0"}
+    res = user.run("view", "tagged@beta", "version")
+    assert res.ok and res.stdout.strip() == "2.0.0-beta.2", res
+
+
 def test_cargo_crate_is_downloadable_and_indexed_in_the_destination(sqlite_server):
     srv = sqlite_server
     dev, staging = repo(srv, "crdev", format="cargo"), repo(srv, "crstg", format="cargo")
@@ -64,8 +112,12 @@ def test_cargo_crate_is_downloadable_and_indexed_in_the_destination(sqlite_serve
     r = httpx.put(f"{srv.url}/{dev}/api/v1/crates/new", headers={"Authorization": srv.token},
                   content=publish_body(metadata("pcrate", "1.0.0"), crate))
     assert r.status_code == 200, r.text
+    owners = httpx.get(f"{srv.url}/{dev}/api/v1/crates/pcrate/owners").json()["users"]
+    assert [u["login"] for u in owners]  # the first publisher owns the crate in dev
     r = promote(srv, source=dev, destination=staging, package="pcrate")
     assert r.status_code == 200 and len(r.json()["added"]) == 1, r.text
+    assert r.json()["state"] == {"owners": [u["login"] for u in owners]}  # and in staging, where it had none
+    assert httpx.get(f"{srv.url}/{staging}/api/v1/crates/pcrate/owners").json()["users"] == owners
     got = httpx.get(f"{srv.url}/{staging}/api/v1/crates/pcrate/1.0.0/download", follow_redirects=True)
     assert got.status_code == 200 and got.content == crate
     index = httpx.get(f"{srv.url}/{staging}/index/pc/ra/pcrate")

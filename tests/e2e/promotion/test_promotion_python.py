@@ -8,20 +8,21 @@ import json
 
 import httpx
 
+from tests.support.blobs import blob_files
 from tests.support.clients import pip_install, uv_pip_install
 
-from .conftest import blob_count, files_of, promote, python_package, repo, wharf
+from .conftest import files_of, promote, python_package, repo, wharf
 
 
 def test_cp_by_reference_then_pip_and_uv_install_from_the_destination(server, tmp_path):
     dev, staging = repo(server, "dev"), repo(server, "stg")
     files = python_package(server, dev, tmp_path, "Acme.Promo", ("1.0", "1.1"), requires_python=">=3.8")
-    blobs_before = blob_count(server)
+    blobs_before = len(blob_files(server.data))
 
     r = wharf(server, "cp", f"{dev}/acme-promo@1.0", staging)
     assert r.returncode == 0, r.stderr
     assert "copied acme-promo" in r.stderr and "2 file(s) added" in r.stderr
-    assert blob_count(server) == blobs_before  # by reference: not one byte stored again
+    assert len(blob_files(server.data)) == blobs_before  # by reference: not one byte stored again
     src, dest = files_of(server, dev, "acme-promo"), files_of(server, staging, "acme-promo")
     assert set(dest) == {f.name for f in files if "-1.0" in f.name}
     uploaded = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}

@@ -22,6 +22,16 @@ def test_precedence_toml_env_flags(tmp_path):
     assert load_settings(None, environ={"WHARF_DATABASE_URL": "postgresql://x/y"}).db_url == "postgresql://x/y"
 
 
+def test_retention_interval_from_toml_and_env(tmp_path):
+    assert load_settings(None, environ={}).retention_interval == 3600.0
+    cfg = tmp_path / "wharf.toml"
+    cfg.write_text("[server]\nretention-interval = 600\n")
+    assert load_settings(cfg, environ={}).retention_interval == 600.0
+    assert load_settings(cfg, environ={"WHARF_RETENTION_INTERVAL": "90.5"}).retention_interval == 90.5
+    with pytest.raises(ValueError, match="retention_interval must be a positive"):
+        load_settings(None, environ={"WHARF_RETENTION_INTERVAL": "0"})
+
+
 def test_unknown_toml_setting_is_an_error(tmp_path):
     cfg = tmp_path / "wharf.toml"
     cfg.write_text("prot = 1\n")

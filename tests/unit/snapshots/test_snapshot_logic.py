@@ -219,3 +219,36 @@ def test_scheduled_retention_prunes_and_queues_the_next_run(core):
     with core.sessions() as s:  # the next run is queued, an interval later
         queued = list(s.scalars(select(Task).where(Task.kind == RETENTION_TASK, Task.state == "queued")))
     assert len(queued) == 1
+
+
+def test_scheduled_retention_runs_every_retention_interval(tmp_path):
+    """The setting ``retention_interval`` spaces the runs: each run queues the next that many seconds later, and
+    the queued run, once due, prunes what arrived since."""
+    from datetime import datetime, timezone
+
+    from tests.support.net import wait_until
+    from wharf.core.snapshots import RETENTION_TASK
+
+    def queued_at() -> list[datetime]:
+        return [datetime.fromisoformat(t["run_at"]).replace(tzinfo=timezone.utc)  # stored as naive UTC
+                for t in core.tasks.list("queued") if t["kind"] == RETENTION_TASK]
+
+    core = Core(Settings(data=tmp_path / "data", retention_interval=0.3), migrate=True)
+    try:
+        repo = core.create_repository(name="r", format="generic", actor="t", config={"retention": {"keep_last": 1}})
+        _add(core, repo, "d/a", b"a")
+        _add(core, repo, "d/b", b"b")
+        core.snapshots.schedule_retention(delay=0)
+        before = utcnow()
+        assert core.tasks.run_pending(core) == 1
+        assert [v["number"] for v in core.snapshots.versions(repo)] == [2]
+        [nxt] = queued_at()  # the next run: retention_interval after this one, not an hour
+        assert before + timedelta(seconds=0.3) <= nxt <= utcnow() + timedelta(seconds=0.3)
+
+        _add(core, repo, "d/c", b"c")  # v3: v2 is now outside keep_last
+        assert core.tasks.run_pending(core) == 0  # not due yet
+        wait_until(lambda: core.tasks.run_pending(core), "the next scheduled retention run", timeout=10)
+        assert [v["number"] for v in core.snapshots.versions(repo)] == [3]
+        assert len(queued_at()) == 1  # and it queued the one after
+    finally:
+        core.close()

@@ -45,5 +45,15 @@ class CargoFormat(FormatBase):
 
         publish(core, repo, names)
 
+    def promote_state(self, core: "Core", source: RepoInfo, destination: RepoInfo, name: str,
+                      versions: Collection[str], *, actor: str, remote_addr: str | None = None) -> dict[str, Any]:
+        """Promotion: a crate arriving where it has no owners takes the source's (as its first publisher would own
+        it); owners the destination has are its own and stay. Returns the attributes changed."""
+        owners = core.content.attributes(source, name).get("owners")
+        if not owners or core.content.attributes(destination, name).get("owners"):
+            return {}
+        core.set_attributes(destination, name, {"owners": list(owners)}, actor=actor, remote_addr=remote_addr)
+        return {"owners": list(owners)}
+
 
 PLUGIN = CargoFormat

@@ -87,5 +87,12 @@ class NpmFormat(FormatBase):
 
         publish(core, repo, names)
 
+    def promote_state(self, core: "Core", source: RepoInfo, destination: RepoInfo, name: str,
+                      versions: Collection[str], *, actor: str, remote_addr: str | None = None) -> dict[str, Any]:
+        """Promotion: the dist-tags and deprecations of the promoted versions go with them (see publish.py)."""
+        from .publish import promote_state
+
+        return promote_state(core, source, destination, name, versions, actor=actor, remote_addr=remote_addr)
+
 
 PLUGIN = NpmFormat

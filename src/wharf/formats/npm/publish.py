@@ -1,4 +1,5 @@
-"""Writes to a hosted npm repository (run in a worker thread): publish, deprecate, dist-tags, unpublish.
+"""Writes to a hosted npm repository (run in a worker thread): publish, deprecate, dist-tags, unpublish, and the
+state that travels with promoted versions.
 
 Publish is a chain of checks; every failure raises before anything is stored (a blob written for a refused
 publish is forgotten again). Rules:
@@ -15,19 +16,20 @@ publish is forgotten again). Rules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Collection, Mapping
 
 from ...asgi import HTTPError
 from ...core.content import NewArtifact
 from ...core.errors import FileExists, FileWasDeleted, NotFound
-from ...core.interfaces import RequestContext
+from ...core.interfaces import RepoInfo, RequestContext
 from . import parse
 from .index import ATTR_DEPRECATED, ATTR_TAGS, clean_tags, packument_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.services import Core
 
-__all__ = ["publish_version", "update_metadata", "unpublish_package", "delete_tarball", "set_dist_tags"]
+__all__ = ["publish_version", "update_metadata", "unpublish_package", "delete_tarball", "set_dist_tags",
+           "promote_state"]
 
 # package.json fields not kept in a version object (the tarball has them; they bloat every packument)
 _DROPPED = ("readme", "readmeFilename", "_attachments", "_rev", "_revisions", "dist", "_id", "_resolved",
@@ -232,3 +234,38 @@ def set_dist_tags(core: "Core", ctx: RequestContext, name: str, changes: Mapping
     core.set_attributes(repo, name, {ATTR_TAGS: tags}, actor=ctx.actor, remote_addr=ctx.remote_addr)
     return tags
 
+
+
+def promote_state(core: "Core", source: RepoInfo, destination: RepoInfo, name: str, versions: Collection[str], *,
+                  actor: str, remote_addr: str | None = None) -> dict[str, Any]:
+    """After a copy, move or promotion put ``versions`` in ``destination``: each source dist-tag naming one of them
+    moves there unless the destination's tag of that name names a higher version (a tag never goes back). The
+    destination's tags are those set there and, while no ``latest`` was set, the ``latest`` npm is served by
+    default: its highest release from before (a prerelease served only for want of a release holds nothing back).
+    A deprecation goes with its version unless the destination has its own message for it. Returns the attributes
+    changed in the destination."""
+    theirs = core.content.attributes(source, name)
+    ours = core.content.attributes(destination, name)
+    present = _versions(core, destination.id, name)
+    arrived = {v for v in versions if v in present}
+    tags = dict(ours.get(ATTR_TAGS) or {})
+    current = {t: v for t, v in tags.items() if v in present}
+    if "latest" not in current:
+        releases = [v for v in present if v not in arrived and not parse.is_prerelease(v)]
+        if releases:
+            current["latest"] = max(releases, key=parse.semver_key)
+    for tag, version in (theirs.get(ATTR_TAGS) or {}).items():
+        if version in arrived and (tag not in current or parse.semver_key(version) > parse.semver_key(current[tag])):
+            tags[tag] = version
+    deprecated = dict(ours.get(ATTR_DEPRECATED) or {})
+    for version, message in (theirs.get(ATTR_DEPRECATED) or {}).items():
+        if version in arrived:
+            deprecated.setdefault(version, message)
+    changes: dict[str, Any] = {}
+    if tags != (ours.get(ATTR_TAGS) or {}):
+        changes[ATTR_TAGS] = tags
+    if deprecated != (ours.get(ATTR_DEPRECATED) or {}):
+        changes[ATTR_DEPRECATED] = deprecated
+    if changes:
+        core.set_attributes(destination, name, changes, actor=actor, remote_addr=remote_addr)
+    return changes
