@@ -18,10 +18,11 @@ class ChangeSignal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.touch(exist_ok=True)
+        self._where = str(self.path)  # (os.stat of a str skips the Path conversion: this runs on every request)
 
     def current(self) -> int:
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._where)
         except FileNotFoundError:
             return 0
         return st.st_mtime_ns ^ st.st_size

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import func, select
 
-from ..db.models import RepositoryContent
+from ..db.models import Repository, RepositoryContent
 from . import licences, malware, typosquat
 from .archive import Limits
 from .sandbox import ScannerProcess
@@ -41,6 +41,8 @@ class VettingService:
         self.burst_window = 1.0
         self.max_wait = 5.0  # seconds a scan waits for a burst to end, at most
         self._recent: deque[float] = deque(maxlen=16)
+        # repository id -> (its row's creation time, name -> first version, highest version read)
+        self._first: dict[int, tuple[Any, dict[str, int], int]] = {}
         core.after_ingest.append(self._stamp)
         core.scans.register("licence", self.licence)
         core.scans.register("malware", self.malware)
@@ -89,15 +91,30 @@ class VettingService:
     def trusted_names(self, repo: "RepoInfo", name: str) -> Iterable[tuple[str, str]]:
         """Names the repository held before ``name`` first appeared in it (so re-scans of later versions give the
         same answer), and the names of hosted repositories that share a group with it."""
-        q = (select(RepositoryContent.name, func.min(RepositoryContent.version_added))
-             .where(RepositoryContent.repository_id == repo.id).group_by(RepositoryContent.name))
-        with self._core.sessions() as s:
-            first = {n: v for n, v in s.execute(q)}
+        first = self._first_versions(repo.id)
         mine = first.get(name)
         out = [(n, "repository") for n, v in first.items() if n != name and (mine is None or v < mine)]
         for sibling in self._siblings(repo):
             out.extend((n, f"group:{sibling.name}") for n in self._core.content.names(sibling.id) if n != name)
         return out
+
+    def _first_versions(self, repo_id: int) -> dict[str, int]:
+        """The repository version each name first appeared in. Content rows are only ever added (a removal closes
+        its row) and versions commit in order (each one updates the repository row first), so this map grows by
+        the rows of versions not read yet instead of grouping the whole repository on every scan. A repository
+        created anew under a reused id starts over."""
+        rc = RepositoryContent
+        with self._core.sessions() as s:
+            created = s.scalar(select(Repository.created_at).where(Repository.id == repo_id))
+            hit = self._first.get(repo_id)
+            first, upto = (hit[1], hit[2]) if hit is not None and hit[0] == created else ({}, -1)
+            rows = s.execute(select(rc.name, func.min(rc.version_added), func.max(rc.version_added))
+                             .where(rc.repository_id == repo_id, rc.version_added > upto).group_by(rc.name)).all()
+        if rows:
+            first = {**{n: v for n, v, _last in rows}, **first}  # a new dict: other scans may be reading the old one
+            upto = max(last for _n, _v, last in rows)
+        self._first[repo_id] = (created, first, upto)
+        return first
 
     def _siblings(self, repo: "RepoInfo") -> list["RepoInfo"]:
         found: dict[str, "RepoInfo"] = {}
