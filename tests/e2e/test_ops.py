@@ -49,18 +49,6 @@ def _counter(metrics_text: str, **labels: str) -> float:
     return total
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                if entry.isdigit() and fh.read().rsplit(")", 1)[1].split()[1] == str(pid):
-                    found.append(int(entry))
-        except OSError:  # not a process, or it ended meanwhile
-            pass
-    return found
-
-
 def _refused(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -156,19 +144,6 @@ def test_relative_data_directory_serves_downloads(tmp_path):
         got = httpx.get(url)
         assert got.status_code == 200 and got.content == wheel.read_bytes()
     assert (tmp_path / "wd" / "rel" / "data" / "wharf.db").is_file()
-
-
-def test_one_worker_serves_in_one_process_and_stops_cleanly(tmp_path):
-    """With one worker the server process serves requests itself (no supervisor beside a forked worker), and
-    SIGTERM stops it with status 0."""
-    port = free_port()
-    with serving(["--data", str(tmp_path / "data"), "--port", str(port)], port=port, env=_base_env(), cwd=tmp_path,
-                 log=tmp_path / "serve.log") as proc:
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
-        assert _children(proc.pid) == []
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-    assert _refused(port)
 
 
 def test_settings_from_toml_file(tmp_path):
