@@ -25,16 +25,17 @@ log = logging.getLogger("wharf.app")
 
 class WharfApp:
     def __init__(self, core: Core):
-        from .web import build_web
-
         self.core = core
         self.metrics = Metrics()
-        self._api: Any = None  # the management API (FastAPI) is built on its first request
-        self.web = build_web(core)
+        # the management API (FastAPI) and the browser pages (Starlette) are built on their first request: a server
+        # that only answers package clients never loads them
+        self._api: Any = None
+        self._web: Any = None
         self.handlers = {name: plugin.handler(core) for name, plugin in core.plugins.items()}
         self.client_address = ClientAddress(core.settings.trusted_proxies)
         self.access_log = AccessLog(flush_seconds=core.settings.access_log_flush) if core.settings.access_log else None
         self.worker: Any = None  # background tasks (started with the server, see _lifespan)
+        self._base_urls: dict[tuple[str, bytes], str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,14 +91,18 @@ class WharfApp:
             route[0] = "ui"
             if first == "":
                 return await send_redirect(send, "/ui/", 302)
-            return await self.web(scope, receive, send)
+            if self._web is None:
+                from .web import build_web
+
+                self._web = build_web(core)
+            return await self._web(scope, receive, send)
         repo = core.repos.get(first)
         if repo is None:
             route[0] = "unknown"
             return await send_error(send, 404, f"no repository named '{first}'")
         route[0] = repo.format
         REQUEST_REPO.set(repo)  # downloads through a group check quarantine in its members
-        body = _BodyState(scope, receive)
+        body = None if scope["method"] in ("GET", "HEAD") else _BodyState(scope, receive)  # (no body to track)
         try:
             principal = None
             secret = credentials_from_header(header(scope, b"authorization"))
@@ -108,12 +113,12 @@ class WharfApp:
                 self._guard(ctx, scope)
             if rest[:1] == "~":  # a read-only view of a version or named snapshot: /<repo>/~<label>/...
                 ctx.repo, rest = await core.snapshots.open_view(ctx, scope["method"], rest)
-            await self.handlers[repo.format](ctx, scope, body.receive, send, rest)
+            await self.handlers[repo.format](ctx, scope, receive if body is None else body.receive, send, rest)
         except (WharfError, HTTPError) as exc:
             if exc.reason and scope["method"] in ("POST", "PUT") and exc.status < 500:  # a rejected upload
                 self.metrics.uploads_failed.labels(exc.reason).inc()
             headers = list(getattr(exc, "headers", None) or []) + self._auth_headers(exc.status)
-            if not await body.drain():
+            if body is not None and not await body.drain():
                 # the client is still sending a body we will not read: the connection cannot be reused
                 headers.append((b"connection", b"close"))
             await send_error(send, exc.status, exc.message, headers)
@@ -141,8 +146,13 @@ class WharfApp:
         public = self.core.settings.public_url
         if public:
             return public.rstrip("/")
-        host = (header(scope, b"host") or b"localhost").decode("latin-1")
-        return f"{scope.get('scheme', 'http')}://{host}"
+        key = (scope.get("scheme", "http"), header(scope, b"host") or b"localhost")
+        url = self._base_urls.get(key)
+        if url is None:
+            url = f"{key[0]}://{key[1].decode('latin-1')}"
+            if len(self._base_urls) < 256:  # (Host is the client's to choose: remember a few)
+                self._base_urls[key] = url
+        return url
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -10,9 +10,6 @@ import sys
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import multiprocess
-
 __all__ = ["JsonFormatter", "setup_logging", "granian_log_config", "Metrics", "AccessLog"]
 
 _SECRET_KEYS = ("authorization", "password", "token", "secret")
@@ -119,6 +116,9 @@ class Metrics:
     """Request counters and latencies; aggregated across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
 
     def __init__(self) -> None:
+        # imported here, not at the top: the supervisor reads this module for its log formatter only
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import values
 
@@ -146,6 +146,8 @@ class Metrics:
         pair[1].observe(seconds)
 
     def render(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             reg = CollectorRegistry()
             multiprocess.MultiProcessCollector(reg)

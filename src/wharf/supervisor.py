@@ -34,7 +34,7 @@ def app_factory():  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.server import Server
 
     from .observability import granian_log_config
@@ -42,7 +42,7 @@ def main() -> None:
     s = json.loads(os.environ[SETTINGS_ENV])
     Server(
         "wharf.supervisor:app_factory", factory=True, address=s["host"], port=int(s["port"]),
-        interface=Interfaces.ASGI, workers=int(s["workers"]), log_access=False, log_enabled=True,
+        interface=Interfaces.ASGI, loop=Loops.uvloop, workers=int(s["workers"]), log_access=False, log_enabled=True,
         log_dictconfig=granian_log_config(),
         ssl_cert=Path(s["tls_cert"]) if s.get("tls_cert") else None,
         ssl_key=Path(s["tls_key"]) if s.get("tls_key") else None, backlog=2048,

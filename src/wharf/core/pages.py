@@ -23,6 +23,8 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
+from .signal import ChangeSignal
+
 __all__ = ["Page", "PageStore"]
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9@_~][A-Za-z0-9._/~@+-]*$")
@@ -46,8 +48,10 @@ class PageStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Page]] = OrderedDict()
+        # path -> (file signature, page, value of the change signal when the signature was last checked)
+        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Page, int]] = OrderedDict()
         self._cached_bytes = 0
+        self._changes = ChangeSignal(self.root / ".epoch")
         self._paths: dict[tuple[str, str], str] = {}  # checked keys -> paths (the hot path checks each once)
 
     # -- pages ----------------------------------------------------------------------------------------------
@@ -81,6 +85,7 @@ class PageStore:
                     fh.write(body)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
+            self._changes.bump()
             stale = self.stale_version(repo, key)
             if stale is not None and stale <= version:  # this rendering caught up with the change that marked it
                 Path(str(path) + ".stale").unlink(missing_ok=True)
@@ -108,6 +113,12 @@ class PageStore:
     def delete(self, repo: str, key: str) -> None:
         with self._lock(repo):
             Path(self._page_path(repo, key)).unlink(missing_ok=True)
+            self._changes.bump()
+
+    def remove_file(self, path: Path) -> None:
+        """Remove a page file found by walking the tree (a format's clean-up of pages it no longer renders)."""
+        path.unlink(missing_ok=True)
+        self._changes.bump()
 
     def exists(self, repo: str, key: str) -> bool:
         try:
@@ -124,38 +135,49 @@ class PageStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def read(self, repo: str, key: str) -> Page | None:
-        """The current page, from memory when its file is unchanged. None if not published."""
+        """The current page, from memory when no page changed since it was read (or its file is unchanged). None if
+        not published."""
         try:
             path = self._page_path(repo, key)
         except ValueError:
             return None
+        changes = self._changes.current()
+        hit = self._cache.get(path)
+        if hit is not None and hit[2] == changes:
+            self._cache.move_to_end(path)
+            return hit[1]
         try:
             st = os.stat(path)
         except (FileNotFoundError, NotADirectoryError):
+            self._forget(path)
             return None
         sig = (st.st_ino, st.st_mtime_ns, st.st_size)
-        hit = self._cache.get(path)
         if hit is not None and hit[0] == sig:
+            self._cache[path] = (sig, hit[1], changes)
             self._cache.move_to_end(path)
             return hit[1]
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
+            self._forget(path)
             return None
         head, _, body = data.partition(b"\n")
         meta = json.loads(head)
         page = Page(meta["v"], {k: (v[2].encode(), body[v[0]:v[0] + v[1]]) for k, v in meta["variants"].items()},
                     meta.get("meta") or {})
+        self._forget(path)
+        self._cache[path] = (sig, page, changes)
+        self._cached_bytes += st.st_size
+        while self._cached_bytes > _CACHE_BYTES and len(self._cache) > 1:
+            _p, (evicted_sig, _page, _changes) = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted_sig[2]
+        return page
+
+    def _forget(self, path: str) -> None:
         old = self._cache.pop(path, None)
         if old is not None:
             self._cached_bytes -= old[0][2]
-        self._cache[path] = (sig, page)
-        self._cached_bytes += st.st_size
-        while self._cached_bytes > _CACHE_BYTES and len(self._cache) > 1:
-            _p, (evicted_sig, _page) = self._cache.popitem(last=False)
-            self._cached_bytes -= evicted_sig[2]
-        return page
 
     @staticmethod
     def _read_header(path: Path) -> int | None:
@@ -213,6 +235,7 @@ class PageStore:
 
     def drop_repository(self, repo: str) -> None:
         shutil.rmtree(self.root / _check(repo), ignore_errors=True)
+        self._changes.bump()
         self._cache.clear()
         self._cached_bytes = 0
 

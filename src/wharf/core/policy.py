@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import cel
 from sqlalchemy import select
 
 from ..db.models import Artifact, RepositoryContent, utcnow
@@ -191,6 +190,8 @@ def compile_expression(expression: str) -> Any:
     """Compile a CEL expression and check it against the known variables; InvalidInput (400) on any error."""
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidInput("a policy needs a CEL expression")
+    import cel  # (~30 MB with its command-line dependencies: loaded when policies are used, not at start)
+
     try:
         program = cel.compile(expression)
     except Exception as exc:  # the library raises ValueError with the parser's message
@@ -502,6 +503,8 @@ class PolicyService:
                  inputs_digest: str | None = None) -> Decision:
         """One policy on one set of inputs. ``ctx`` (a ``cel.Context`` of the inputs) is shared by the policies of
         one decision: converting the inputs is most of an evaluation's cost."""
+        import cel
+
         d = inputs_digest or digest(inputs)
         try:
             result = policy.program.execute(ctx if ctx is not None else cel.Context(dict(inputs)))
@@ -525,6 +528,8 @@ class PolicyService:
             if not pol.applies(repo.name, event):
                 continue
             if ctx is None:
+                import cel
+
                 ctx = cel.Context(dict(inputs))
             d = self.evaluate(pol, inputs, event, ctx=ctx, inputs_digest=d_in)
             out.append(d)

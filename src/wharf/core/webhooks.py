@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import or_, select
 
 from .. import __version__
@@ -38,6 +37,8 @@ from .errors import InvalidInput, NotFound
 from .signal import ChangeSignal
 
 if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
     from .services import Core
 
 __all__ = ["WebhookService", "EVENT_TYPES", "sign", "verify", "SecretBox", "WebhookTag", "TASK_KIND", "redact_url", "event_payload"]
@@ -308,6 +309,8 @@ class WebhookService:
 
     # -- delivery ------------------------------------------------------------------------------------------------
     def _client(self) -> httpx.Client:
+        import httpx
+
         with self._http_lock:
             if self._http is None:
                 self._http = httpx.Client(follow_redirects=False, trust_env=True,
@@ -317,6 +320,8 @@ class WebhookService:
     def attempt(self, delivery_id: int) -> bool:
         """One HTTP attempt of a delivery, logged. True: delivered (or nothing left to do). Raises DeliveryFailed on
         a failure that should be retried (the task queue retries with exponential backoff)."""
+        import httpx  # only a server with webhooks pays for the HTTP client
+
         with self._sessions() as s:
             d = s.get(WebhookDelivery, delivery_id)
             hook = s.get(Webhook, d.webhook_id) if d is not None else None

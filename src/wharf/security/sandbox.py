@@ -33,18 +33,36 @@ def _limit_result(message: str) -> dict[str, Any]:
 
 
 class ScannerProcess:
-    """One helper process per server process, started on first use; scans are serialised through it."""
+    """One helper process per server process, started on first use; scans are serialised through it. It ends once
+    no scan has come for ``idle`` seconds (its YARA rules and interpreter are ~30 MB the server need not keep
+    between bursts of uploads); the next scan starts a new one."""
 
-    def __init__(self, *, grace: float = 10.0):
+    def __init__(self, *, grace: float = 10.0, idle: float = 30.0):
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._grace = grace
+        self._idle = idle
+        self._used = 0.0  # time.monotonic() of the last scan
+        self._reaper: threading.Thread | None = None
 
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen([sys.executable, "-m", "wharf.security.sandbox"], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True)
+            if self._reaper is None:
+                self._reaper = threading.Thread(target=self._end_when_idle, name="wharf-scanner-idle", daemon=True)
+                self._reaper.start()
         return self._proc
+
+    def _end_when_idle(self) -> None:
+        while True:
+            with self._lock:
+                left = self._used + self._idle - time.monotonic()
+                if self._proc is None or left <= 0:
+                    self._kill()
+                    self._reaper = None
+                    return
+            time.sleep(left)
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -56,29 +74,36 @@ class ScannerProcess:
         request = json.dumps({"files": files, "limits": dataclasses.asdict(limits), "guarddog": include_guarddog})
         with self._lock:
             proc = self._ensure()
-            assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(request.encode() + b"\n")
-                proc.stdin.flush()
-            except (BrokenPipeError, OSError):
-                self._kill()
-                return _limit_result("the scanner process could not be reached: not scanned")
-            deadline = time.monotonic() + limits.max_seconds + self._grace  # + start-up and rule compilation
-            line = b""
-            while not line.endswith(b"\n"):
-                left = deadline - time.monotonic()
-                ready = select.select([proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
-                if not ready:
-                    self._kill()
-                    return _limit_result(f"the scan took longer than {limits.max_seconds:g} s and was stopped")
-                chunk = os.read(proc.stdout.fileno(), 1 << 20)
-                if not chunk:
-                    self._kill()
-                    return _limit_result("the scanner process ended (out of memory or crashed on this archive)")
-                line += chunk
-            result: dict[str, Any] = json.loads(line)
+                result = self._exchange(proc, request, limits)
+            finally:
+                self._used = time.monotonic()
         if "error" in result:
             raise RuntimeError(result["error"])
+        return result
+
+    def _exchange(self, proc: subprocess.Popen[bytes], request: str, limits: Limits) -> dict[str, Any]:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(request.encode() + b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._kill()
+            return _limit_result("the scanner process could not be reached: not scanned")
+        deadline = time.monotonic() + limits.max_seconds + self._grace  # + start-up and rule compilation
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready = select.select([proc.stdout], [], [], max(0.0, left))[0] if left > 0 else []
+            if not ready:
+                self._kill()
+                return _limit_result(f"the scan took longer than {limits.max_seconds:g} s and was stopped")
+            chunk = os.read(proc.stdout.fileno(), 1 << 20)
+            if not chunk:
+                self._kill()
+                return _limit_result("the scanner process ended (out of memory or crashed on this archive)")
+            line += chunk
+        result: dict[str, Any] = json.loads(line)
         return result
 
     def close(self) -> None:

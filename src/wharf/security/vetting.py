@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from sqlalchemy import func, select
 
-from ..db.models import RepositoryContent
+from ..db.models import Repository, RepositoryContent
 from . import licences, malware, typosquat
 from .archive import Limits
 from .sandbox import ScannerProcess
@@ -41,6 +41,8 @@ class VettingService:
         self.burst_window = 1.0
         self.max_wait = 5.0  # seconds a scan waits for a burst to end, at most
         self._recent: deque[float] = deque(maxlen=16)
+        # repository id -> (its row's creation time, name -> first version, the repository version read up to)
+        self._first: dict[int, tuple[Any, dict[str, int], int]] = {}
         core.after_ingest.append(self._stamp)
         core.scans.register("licence", self.licence)
         core.scans.register("malware", self.malware)
@@ -89,15 +91,35 @@ class VettingService:
     def trusted_names(self, repo: "RepoInfo", name: str) -> Iterable[tuple[str, str]]:
         """Names the repository held before ``name`` first appeared in it (so re-scans of later versions give the
         same answer), and the names of hosted repositories that share a group with it."""
-        q = (select(RepositoryContent.name, func.min(RepositoryContent.version_added))
-             .where(RepositoryContent.repository_id == repo.id).group_by(RepositoryContent.name))
-        with self._core.sessions() as s:
-            first = {n: v for n, v in s.execute(q)}
+        first = self._first_versions(repo.id)
         mine = first.get(name)
         out = [(n, "repository") for n, v in first.items() if n != name and (mine is None or v < mine)]
         for sibling in self._siblings(repo):
             out.extend((n, f"group:{sibling.name}") for n in self._core.content.names(sibling.id) if n != name)
         return out
+
+    def _first_versions(self, repo_id: int) -> dict[str, int]:
+        """The repository version each name first appeared in. Content rows are only ever added (a removal closes
+        its row) and versions commit in order (each one updates the repository row first), so this map grows by
+        the rows of versions not read yet instead of grouping the whole repository on every scan, and is reused
+        as it is while the repository's version stays. A repository created anew under a reused id starts over."""
+        rc = RepositoryContent
+        with self._core.sessions() as s:
+            row = s.execute(select(Repository.created_at, Repository.version).where(Repository.id == repo_id)).first()
+            if row is None:  # deleted since the scan was queued
+                return {}
+            created, version = row
+            hit = self._first.get(repo_id)
+            if hit is not None and hit[0] == created and hit[2] == version:
+                return hit[1]
+            first, upto = (hit[1], hit[2]) if hit is not None and hit[0] == created else ({}, -1)
+            rows = s.execute(select(rc.name, func.min(rc.version_added))
+                             .where(rc.repository_id == repo_id, rc.version_added > upto,
+                                    rc.version_added <= version).group_by(rc.name)).all()
+        if rows:
+            first = {**{n: v for n, v in rows}, **first}  # a new dict: other scans may be reading the old one
+        self._first[repo_id] = (created, first, version)
+        return first
 
     def _siblings(self, repo: "RepoInfo") -> list["RepoInfo"]:
         found: dict[str, "RepoInfo"] = {}

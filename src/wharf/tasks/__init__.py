@@ -18,7 +18,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Task, utcnow
@@ -58,8 +58,10 @@ class TaskQueue:
 
     @staticmethod
     def _add(s: Session, row: Task) -> int | None:
-        if row.dedupe_key is not None and s.scalar(select(Task.id).where(
-                Task.dedupe_key == row.dedupe_key, Task.state == "queued").limit(1)) is not None:
+        # the state is compared here, not in the query: asked for both, SQLite's planner (without statistics) takes
+        # the (state, run_at) index and reads every queued task; by key alone it reads the few tasks with this key
+        if row.dedupe_key is not None and "queued" in s.scalars(select(Task.state).where(
+                Task.dedupe_key == row.dedupe_key)).all():
             return None
         s.add(row)
         s.flush()
@@ -67,15 +69,20 @@ class TaskQueue:
 
     # -- running --------------------------------------------------------------------------------------------
     def _claim(self) -> Task | None:
+        """The due task that comes first (by run_at, id): queued, or running on a lease that ran out. One query
+        for each, so each reads the (state, run_at) index from its first due entry (an OR of the two made the
+        database sort every queued task on each claim)."""
         now = utcnow()
-        due = or_(Task.state == "queued", (Task.state == "running") & (Task.lease_until < now))
         with self._sessions.begin() as s:
-            q = select(Task).where(due, Task.run_at <= now).order_by(Task.run_at, Task.id).limit(1)
-            if s.get_bind().dialect.name == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            task = s.scalar(q)
-            if task is None:
+            found = []
+            for due in (Task.state == "queued", (Task.state == "running") & (Task.lease_until < now)):
+                q = select(Task).where(due, Task.run_at <= now).order_by(Task.run_at, Task.id).limit(1)
+                if s.get_bind().dialect.name == "postgresql":
+                    q = q.with_for_update(skip_locked=True)
+                found.extend(s.scalars(q))
+            if not found:
                 return None
+            task = min(found, key=lambda t: (t.run_at, t.id))
             task.state, task.lease_until, task.attempts = "running", now + LEASE, task.attempts + 1
             s.flush()
             s.expunge(task)

@@ -20,6 +20,29 @@ def test_write_read_and_cache_refresh(tmp_path):
     assert p2.variants["html"][0] != p.variants["html"][0]  # the ETag follows the content
 
 
+def test_changes_by_another_process_are_seen(tmp_path):
+    """Two stores on one tree stand for two server processes: each serves its parsed pages from memory until a
+    write, delete or removal by either moves the shared change signal."""
+    mine, theirs = PageStore(tmp_path), PageStore(tmp_path)
+    mine.write("dev", "simple/foo", 1, {"html": b"one"})
+    mine.write("dev", "simple/bar", 1, {"html": b"bar"})
+    first = mine.read("dev", "simple/foo")
+    bar = mine.read("dev", "simple/bar")
+    assert theirs.write("dev", "simple/foo", 2, {"html": b"two"})
+    assert mine.read("dev", "simple/foo").variants["html"][1] == b"two"
+    assert mine.read("dev", "simple/foo") is not first
+    assert mine.read("dev", "simple/bar") is bar  # an unchanged page is re-checked, not re-read
+    theirs.delete("dev", "simple/foo")
+    assert mine.read("dev", "simple/foo") is None
+    assert mine.read("dev", "simple/foo") is None  # and it stays gone (not served from memory)
+    theirs.remove_file(tmp_path / "dev" / "simple" / "bar.page")
+    assert mine.read("dev", "simple/bar") is None
+    theirs.write("dev", "simple/baz", 1, {"html": b"baz"})
+    assert mine.read("dev", "simple/baz").variants["html"][1] == b"baz"
+    theirs.drop_repository("dev")
+    assert mine.read("dev", "simple/baz") is None
+
+
 def test_older_render_never_replaces_newer(tmp_path):
     pages = PageStore(tmp_path)
     pages.write("dev", "simple/foo", 7, {"html": b"new"})

@@ -11,6 +11,8 @@ from wharf.security import malware
 from wharf.security.archive import Limits
 from wharf.security.sandbox import ScannerProcess
 
+from tests.support.net import wait_until
+
 from .samples import evil_wheel, opener
 
 
@@ -54,3 +56,20 @@ def test_a_dead_helper_is_a_warning_then_replaced(sandbox, tmp_path):
     got = sandbox.analyze(files, limits=Limits(), include_guarddog=False)
     assert got["status"] in ("warn", "fail")  # warn: it noticed the death; then the next one works
     assert sandbox.analyze(files, limits=Limits(), include_guarddog=False)["status"] == "fail"
+
+
+def test_an_idle_helper_ends_and_the_next_scan_starts_another(tmp_path):
+    sandbox = ScannerProcess(grace=5.0, idle=0.3)
+    try:
+        wheel = evil_wheel()
+        (tmp_path / "w.whl").write_bytes(wheel.data)
+        files = [("w.whl", str(tmp_path / "w.whl"))]
+        assert sandbox.analyze(files, limits=Limits(), include_guarddog=False)["status"] == "fail"
+        first = sandbox._proc
+        assert first is not None
+        wait_until(lambda: sandbox._proc is None, "the idle helper to end", timeout=10)
+        assert first.poll() is not None
+        assert sandbox.analyze(files, limits=Limits(), include_guarddog=False)["status"] == "fail"
+        assert sandbox._proc is not None and sandbox._proc is not first
+    finally:
+        sandbox.close()

@@ -183,7 +183,7 @@ class _Tree:
         if base.is_dir():
             for p in base.iterdir():
                 if p.name.endswith(".page") and p.name not in keep:
-                    p.unlink(missing_ok=True)
+                    self.core.pages.remove_file(p)
 
 
 def publish(core: "Core", repo: RepoInfo, names: Collection[str] | None) -> None:

@@ -116,7 +116,7 @@ def render_name(core: "Core", repo: RepoInfo, name: str, version: int, files: li
             alive = set(by_version)
             for page in base_dir.glob(f"*{SNAPSHOT}/maven-metadata.xml.page"):
                 if page.parent.name not in alive:
-                    page.unlink(missing_ok=True)
+                    core.pages.remove_file(page)
 
 
 def snapshot_metadata(group_id: str, artifact_id: str, version: str, files: Iterable[LiveFile]) -> md.SnapshotMetadata:
@@ -177,4 +177,4 @@ def _drop_file_pages(core: "Core", repo: RepoInfo, name: str | None, live: set[s
     for page in (base.rglob("*.page") if name is None else base.glob("*/*.page")):
         key = str(page.relative_to(root))[:-len(".page")]
         if key not in live:
-            page.unlink(missing_ok=True)
+            core.pages.remove_file(page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timezone
 from html import escape
@@ -26,8 +27,9 @@ API_VERSION = "1.1"
 STATUS_API_VERSION = "1.4"  # PEP 792 project status markers (only on pages that carry one)
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_or_none(name: str) -> str | None:
-    """The PEP 503 name, or None when ``name`` is not a valid project name."""
+    """The PEP 503 name, or None when ``name`` is not a valid project name (memoised: every index request asks)."""
     try:
         return canonicalize_name(name, validate=True)
     except InvalidName:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-import semver
 from packaging.version import InvalidVersion, Version
 
 __all__ = ["key", "semver_key", "pep440_key", "maven_key", "ZERO"]
@@ -30,6 +29,8 @@ def pep440_key(v: str) -> Any:
 @functools.lru_cache(maxsize=65536)
 def semver_key(v: str) -> Any:
     """SemVer 2.0 precedence (build metadata ignored). A leading ``v`` is tolerated (Go, some npm data)."""
+    import semver  # only advisories of SemVer ecosystems need it
+
     text = v[1:] if v[:1] in ("v", "=") else v
     try:
         parsed = semver.Version.parse(text)
