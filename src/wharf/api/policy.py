@@ -159,13 +159,11 @@ async def policies_dry_run(name: str, body: DryRunIn, core: CoreDep, caller: Cal
 @router.get("/policy-decisions")
 def policy_decisions(core: CoreDep, caller: CallerDep, repository: str, package: str | None = None,
                      version: str | None = None, policy: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    """The decision log of a repository (or one package / version): policy version, inputs digest, result."""
+    """The decision log of a repository (or one package / version): policy version, inputs digest, result. Readers
+    see neither the inputs nor the decisions on quarantined versions; the repository's admins see everything."""
     repo = _repo(core, repository)
     caller.require("read", repo.name, public=not repo.private)
     name = core.plugin(repo).normalize_name(package) if package else None
     out = core.policy.decisions(repository=repo.name, name=name, version=version, policy=policy, limit=limit)
     admin = caller.principal is not None and caller.principal.can("admin", repo.name)
-    if not admin:  # inputs may name uploaders: admins only
-        for d in out:
-            d.pop("inputs", None)
-    return out  # type: ignore[no-any-return]
+    return core.policy.visible(repo, out, admin=admin)  # type: ignore[no-any-return]

@@ -565,6 +565,20 @@ class PolicyService:
                      "version": r.version, "matched": r.matched, "result": r.result, "message": r.message,
                      "inputs_digest": r.inputs_digest, "inputs": r.inputs, "actor": r.actor} for r in s.scalars(q)]
 
+    def visible(self, repo: RepoInfo, decisions: list[dict[str, Any]], *, admin: bool) -> list[dict[str, Any]]:
+        """What a reader of ``repo`` may see of its decision log: an admin sees all of it; anyone else neither the
+        inputs (they may name uploaders) nor the decisions on a quarantined version or package (readers cannot
+        see that version, and a quarantine policy's message is its reason)."""
+        if admin:
+            return decisions
+        out = []
+        for d in decisions:
+            if d["package"] and self.quarantine.reason(repo.id, d["package"], d["version"]) is not None:
+                continue
+            d.pop("inputs", None)
+            out.append(d)
+        return out
+
     # -- the gate (core.ingest) and its follow-ups ----------------------------------------------------------------
     def gate(self, core: "Core", repo: RepoInfo, new: Any, action: str, actor: str | None) -> list[IngestDecision]:
         """Before a file is stored: quarantined package versions take no new files (PEP 792), then policies.
@@ -602,6 +616,7 @@ class PolicyService:
                     continue
                 return True  # undecidable here, and it (or what it would exempt) could refuse: the gate decides
             if inputs is None:
+                import cel
                 inputs = self.inputs(repo, cand.name, cand.version, event=event, actor=actor, new=cand)
                 ctx, d_in = cel.Context(dict(inputs)), digest(inputs)
             d = self.evaluate(pol, inputs, event, ctx=ctx, inputs_digest=d_in)

@@ -23,12 +23,8 @@ def package_decisions(core: "Core", repo: "RepoInfo", name: str, *, admin: bool)
     quarantined version (or a quarantined package) are for the repository's admins only: the page hides that
     version from everyone else, and a quarantine policy's message is its reason."""
     out: dict[str | None, list[dict[str, Any]]] = {}
-    quarantine = core.policy.quarantine
-    for d in core.policy.decisions(repository=repo.name, name=name, limit=LIMIT):
-        if not admin and quarantine.reason(repo.id, name, d["version"]) is not None:
-            continue
-        if not admin:
-            d.pop("inputs", None)
+    logged = core.policy.decisions(repository=repo.name, name=name, limit=LIMIT)
+    for d in core.policy.visible(repo, logged, admin=admin):
         out.setdefault(d["version"], []).append(d)
     return out
 

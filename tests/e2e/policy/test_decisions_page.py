@@ -64,6 +64,12 @@ def test_package_page_shows_policy_decisions_per_version(server, tmp_path: Path)
     assert "id='version-2.0'" not in html and "2.0 waits for review" not in html
     assert "<summary" not in html  # ... and decision inputs (they may name uploaders) are for admins
 
+    # the API's decision log shows a reader the same: no inputs, nothing about the quarantined version
+    seen = httpx.get(f"{server.url}/api/v1/policy-decisions", params={"repository": dev, "package": "pagepkg"},
+                     headers={"Authorization": f"Bearer {reader}"}, timeout=30).json()
+    assert {d["version"] for d in seen} == {"1.0", "3.0"} and all("inputs" not in d for d in seen)
+    assert {d["version"] for d in log} == {"1.0", "2.0", "3.0"} and all("inputs" in d for d in log)  # the admin's
+
     html = _page(server, dev, "pagepkg", server.token).text
     two = _section(html, "2.0")
     assert "quarantined: 2.0 waits for review" in two
