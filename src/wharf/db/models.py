@@ -235,4 +235,7 @@ class ScanResult(Base):
     findings: Mapped[list[Any]] = mapped_column(default=list)
     digest: Mapped[str] = mapped_column(String(64))  # of status+summary+findings: a change fires scan.completed
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the sha256 of every file the analyzer looked at (a file added to the version later is not covered until the
+    # next scan); None for results stored before coverage was recorded
+    files: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (UniqueConstraint("repository_id", "name", "version", "analyzer", name="uq_scan_results_identity"),)

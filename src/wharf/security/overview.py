@@ -10,6 +10,7 @@ that service exists (``core.policy.decisions``); otherwise that part is ``None``
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -102,18 +103,26 @@ def _results_by_version(core: "Core", repo: "RepoInfo", name: str | None = None)
     with core.sessions() as s:
         for r in s.scalars(q):
             out.setdefault((r.name, r.version), {})[r.analyzer] = {
-                "status": r.status, "summary": r.summary, "findings": r.findings, "scanned_at": r.scanned_at}
+                "status": r.status, "summary": r.summary, "findings": r.findings, "scanned_at": r.scanned_at,
+                "files": r.files}
     return out
 
 
-def _live_versions(core: "Core", repo: "RepoInfo", name: str | None = None) -> dict[tuple[str, str], Any]:
-    """(name, version) -> when its first live file was added, in the order versions appeared."""
-    out: dict[tuple[str, str], Any] = {}
+@dataclass
+class _Live:
+    added_at: Any  # when the version's first live file was added
+    files: dict[str, str] = field(default_factory=dict)  # sha256 -> filename
+
+
+def _live_versions(core: "Core", repo: "RepoInfo", name: str | None = None) -> dict[tuple[str, str], _Live]:
+    """(name, version) -> its live files and when the first was added, in the order versions appeared."""
+    out: dict[tuple[str, str], _Live] = {}
     for f in core.content.files(repo.id, name, meta_keys=()):
-        key = (f.name, f.version)
-        if key not in out or (f.added_at is not None and out[key] is not None and f.added_at < out[key]):
-            out[key] = f.added_at
-    return dict(sorted(out.items(), key=lambda kv: (kv[1] is None, kv[1] or 0)))
+        live = out.setdefault((f.name, f.version), _Live(f.added_at))
+        if f.added_at is not None and live.added_at is not None and f.added_at < live.added_at:
+            live.added_at = f.added_at
+        live.files[f.sha256] = f.filename
+    return dict(sorted(out.items(), key=lambda kv: (kv[1].added_at is None, kv[1].added_at or 0)))
 
 
 def _policy_results(core: "Core", repo: "RepoInfo", name: str | None = None) -> dict[tuple[str, str], dict[str, str]] | None:
@@ -133,9 +142,13 @@ def _policy_results(core: "Core", repo: "RepoInfo", name: str | None = None) -> 
     return out
 
 
-def _version_entry(version: str, added_at: Any, results: dict[str, Any], analyzers: list[str], now: datetime,
+def _version_entry(version: str, live: _Live, results: dict[str, Any], analyzers: list[str], now: datetime,
                    policies: dict[str, str] | None, *, findings: bool) -> dict[str, Any]:
     scanned_at = [r["scanned_at"] for r in results.values() if r.get("scanned_at") is not None]
+    # a file added to the version after a result was stored (say the sdist after the wheel) waits for the next scan
+    unscanned = {live.files[sha] for sha in live.files
+                 for r in results.values() if r.get("files") is not None and sha not in r["files"]}
+    added_at = live.added_at
     counts = _severity_counts(results)
     vulns = vulnerabilities_of(results.get(VULN_ANALYZER))
     entry: dict[str, Any] = {
@@ -143,6 +156,7 @@ def _version_entry(version: str, added_at: Any, results: dict[str, Any], analyze
         "added_at": added_at.isoformat() if added_at is not None else None,
         "scanned": bool(results),
         "missing_analyzers": [a for a in analyzers if a not in results],
+        "unscanned_files": sorted(unscanned) if results else sorted(live.files.values()),
         "scanned_at": min(scanned_at).isoformat() if scanned_at else None,
         "scan_age_seconds": _age(min(scanned_at), now) if scanned_at else None,
         "status": {a: r["status"] for a, r in sorted(results.items())},
@@ -170,10 +184,10 @@ def repository_overview(core: "Core", repo: "RepoInfo") -> dict[str, Any]:
     ages: list[float] = []
     packages: dict[str, dict[str, Any]] = {}
     scanned = 0
-    for (name, version), added_at in live.items():
+    for (name, version), files in live.items():
         res = results.get((name, version), {})
         pol = (policies or {}).get((name, version))
-        entry = _version_entry(version, added_at, res, analyzers, now, pol, findings=False)
+        entry = _version_entry(version, files, res, analyzers, now, pol, findings=False)
         if entry["scanned"]:
             scanned += 1
             if entry["scan_age_seconds"] is not None:
@@ -212,8 +226,8 @@ def package_overview(core: "Core", repo: "RepoInfo", name: str) -> dict[str, Any
         return None
     results = _results_by_version(core, repo, name)
     policies = _policy_results(core, repo, name)
-    history = [_version_entry(v, at, results.get((n, v), {}), analyzers, now, (policies or {}).get((n, v)), findings=True)
-               for (n, v), at in live.items()]
+    history = [_version_entry(v, files, results.get((n, v), {}), analyzers, now, (policies or {}).get((n, v)),
+                              findings=True) for (n, v), files in live.items()]
     latest = history[-1]
     return {
         "repository": repo.name,

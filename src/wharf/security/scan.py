@@ -105,7 +105,7 @@ class ScanService:
             status = out.get("status", "pass")
             results[analyzer] = {"status": status if status in STATUSES else "error",
                                  "summary": dict(out.get("summary") or {}), "findings": list(out.get("findings") or [])}
-        changed = self.store(repo, name, version, results)
+        changed = self.store(repo, name, version, results, files=sorted({f.sha256 for f in files}))
         if changed:
             self._core.events.emit(Event("scan.completed", repo.name, name, version, file_entries(files),
                                          actor="scanner", format=repo.format,
@@ -113,8 +113,10 @@ class ScanService:
                                                  "status": {a: r["status"] for a, r in results.items()}}))
         return results
 
-    def store(self, repo: RepoInfo, name: str, version: str, results: dict[str, dict[str, Any]]) -> list[str]:
-        """Keep the latest result per analyzer; returns the analyzers whose result is new or changed."""
+    def store(self, repo: RepoInfo, name: str, version: str, results: dict[str, dict[str, Any]], *,
+              files: list[str] | None = None) -> list[str]:
+        """Keep the latest result per analyzer, with the sha256 of the ``files`` it covered; returns the analyzers
+        whose result is new or changed."""
         changed = []
         now = utcnow()
         with self._sessions.begin() as s:
@@ -126,14 +128,14 @@ class ScanService:
                 if row is None:
                     s.add(ScanResult(repository_id=repo.id, name=name, version=version, analyzer=analyzer,
                                      status=res["status"], summary=res["summary"], findings=res["findings"],
-                                     digest=digest, scanned_at=now))
+                                     digest=digest, scanned_at=now, files=files))
                     changed.append(analyzer)
                 else:
                     if row.digest != digest:
                         row.status, row.summary, row.findings, row.digest = (res["status"], res["summary"],
                                                                              res["findings"], digest)
                         changed.append(analyzer)
-                    row.scanned_at = now
+                    row.scanned_at, row.files = now, files
         return changed
 
     # -- reading --------------------------------------------------------------------------------------------

@@ -125,9 +125,11 @@ def security_routes(core: "Core", page: Callable[..., Response], visible_repo: C
             for a, fs in latest.get("findings", {}).items() for f in fs if isinstance(f, dict))
         summary = latest.get("summary", {})
         lic = summary.get("licence", {})
+        waiting = (f"<p class='muted'>not scanned yet: {escape(', '.join(latest['unscanned_files']))}</p>"
+                   if latest["unscanned_files"] else "")
         body = (f"<p>latest {escape(d['latest'])} · scanned {_age(latest['scan_age_seconds'])} · max severity "
                 f"{_sev(d['max_severity'])} · licence <code>{escape(str(lic.get('licence') or lic.get('licence_raw') or '?'))}</code></p>"
-                f"<h2>Vulnerabilities</h2>{vuln_part}<h2>Findings ({escape(latest['version'])})</h2>"
+                f"{waiting}<h2>Vulnerabilities</h2>{vuln_part}<h2>Findings ({escape(latest['version'])})</h2>"
                 + (f"<table><tr><th>analyzer</th><th>severity</th><th>rule</th><th>where</th><th>message</th></tr>{findings}</table>"
                    if findings else "<p class='muted'>none</p>")
                 + "<h2>Releases</h2><table><tr><th>version</th><th>added</th><th>unresolved vulnerabilities</th>"

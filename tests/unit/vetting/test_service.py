@@ -9,7 +9,7 @@ from wharf.core.content import NewArtifact
 from wharf.core.services import Core
 from wharf.security import overview
 
-from .samples import clean_wheel, evil_npm, evil_wheel
+from .samples import clean_wheel, evil_npm, evil_sdist, evil_wheel
 
 
 @pytest.fixture
@@ -120,6 +120,24 @@ def test_overview_counts_vulnerabilities_and_history(core):
     assert old["vulnerabilities"][1]["severity"] == "medium"  # a CVSS score
     assert old["summary"]["licence"]["licence"] == "MIT"
     assert overview.package_overview(core, repo, "nope") is None
+
+
+def test_a_file_added_after_the_scan_shows_as_not_scanned_until_the_next_one(core):
+    """A wheel is scanned before the release's sdist arrives: the version has results, yet the sdist is not covered
+    by them; the scan the sdist queued covers both and finds what only the sdist holds."""
+    repo = core.create_repository(name="dev", format="python", actor="t")
+    _ingest(core, repo, "python", "evil-pkg", "1.0", clean_wheel("evil-pkg"))
+    assert core.tasks.drain(core, timeout=30)
+    first = overview.package_overview(core, repo, "evil-pkg")["versions"][0]
+    assert first["scanned"] and first["unscanned_files"] == [] and first["status"]["malware"] == "pass"
+    _ingest(core, repo, "python", "evil-pkg", "1.0", evil_sdist())
+    waiting = overview.package_overview(core, repo, "evil-pkg")["versions"][0]
+    assert waiting["scanned"] and waiting["unscanned_files"] == ["evil_pkg-1.0.tar.gz"]
+    assert core.tasks.drain(core, timeout=30)
+    done = overview.package_overview(core, repo, "evil-pkg")["versions"][0]
+    assert done["unscanned_files"] == [] and done["status"]["malware"] == "fail"
+    _ingest(core, repo, "python", "never", "1.0", clean_wheel("never"))  # no result at all: every file waits
+    assert overview.package_overview(core, repo, "never")["versions"][0]["unscanned_files"] == ["never-1.0-py3-none-any.whl"]
 
 
 @pytest.mark.parametrize("value, level", [("HIGH", "high"), ("moderate", "medium"), (9.8, "critical"), (0, "info"),
