@@ -105,6 +105,12 @@ if ! "$PY" "$HERE/load_corpus.py" "$CORPUS" --url "$BASE/bench/legacy/" --token 
   say "WARNING: corpus load incomplete (see $LOAD_JSON); continuing"
 fi
 
+# ---- 3b. let the background work the load queued (a vetting scan per file) finish first: measurements are of the
+#          steady-state server; the drain time goes into the results
+say "waiting for the load's background work (vetting scans) to finish"
+"$PY" "$HERE/wharfbench.py" drain --state "$STATE" --timeout 1200 --json "$RESULTS/$NAME-drain.json" \
+  || say "WARNING: background work not drained; measurements include it"
+
 # ---- 4. peer comparison (shared run.py)
 RUN_JSON="$RESULTS/$NAME.json"
 if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
@@ -155,6 +161,7 @@ STRICT=()
 [ "${BENCH_STRICT:-0}" = 1 ] && STRICT=(--strict)
 rc=0
 "$PY" "$HERE/summary.py" --run "$RUN_JSON" --scaling "$SCALE_JSON" --load "$LOAD_JSON" "${PROXY_SUMMARY[@]}" \
+    --drain "$RESULTS/$NAME-drain.json" \
     --json "$RESULTS/$NAME-summary.json" --markdown "$RESULTS/$NAME-summary.md" "${STRICT[@]}" || rc=$?
 say "results: $RESULTS/$NAME{.json,.md,-load.json,-scaling.json,-summary.json,-summary.md}"
 [ "$BENCH_PROXY" = 1 ] && say "proxy/group: $RESULTS/proxy-${MODE}-${TS}{.json,.md}"

@@ -181,6 +181,13 @@ def measure_catalog(loadgen, base, repo, n_projects, fixed, args, pid) -> dict:
     return res
 
 
+def settle(base: str, token: str, pid: int | None, timeout: float = 900) -> dict:
+    """Let the vetting scans the growth queued finish first (bounded): the catalog is measured at rest."""
+    res = wb.drain({"port": int(base.rsplit(":", 1)[1].split("/")[0]), "token": token, "pid": pid or 0}, timeout)
+    log(f"  background work: {res['tasks_at_start']} tasks due, {res['tasks_left']} left after {res['tasks_s']} s")
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wharf", default=os.path.join(wb.repo_root(), ".venv", "bin", "wharf"))
@@ -244,6 +251,7 @@ def main(argv=None) -> int:
         log(f"  {g1['uploaded']} projects in {g1['seconds']}s ({g1['uploads_per_s']}/s, {g1['failed']} failed)")
         if g1["uploaded"] < small:
             raise RuntimeError(f"could not create the {small}-project catalog: {g1['errors'][:3]}")
+        res["drain_small"] = settle(base, token, pid)
         log(f"measuring at {small} projects")
         res["at_small"] = measure_catalog(loadgen, base, a.repo, small, fixed, a, pid)
 
@@ -262,6 +270,7 @@ def main(argv=None) -> int:
                    f"({g2['uploads_per_s']} uploads/s); measured at {reached} projects instead")
             log("NOTE: " + msg)
             res["large_note"] = msg
+        res["drain_large"] = settle(base, token, pid)
         log(f"measuring at {reached} projects")
         res["at_large"] = measure_catalog(loadgen, base, a.repo, reached, fixed, a, pid)
 

@@ -163,6 +163,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scaling", help="scaling.py results JSON")
     ap.add_argument("--load", help="load_corpus.py report JSON (shown as info)")
     ap.add_argument("--proxy", help="proxy.py results JSON (proxy / group targets)")
+    ap.add_argument("--drain", help="wharfbench.py drain report JSON (the wait for the load's background work)")
     ap.add_argument("--target", default="wharf", help="name of our target in the run JSON")
     ap.add_argument("--json")
     ap.add_argument("--markdown")
@@ -186,7 +187,7 @@ def main(argv=None) -> int:
                 txt = new
         return json.loads(txt)
 
-    run, sc, ld, px = load(a.run), load(a.scaling), load(a.load), load(a.proxy)
+    run, sc, ld, px, dr = load(a.run), load(a.scaling), load(a.load), load(a.proxy), load(a.drain)
     # --proxy given but no results: its targets show as not measured
     rows = build(run, sc, a.target) + proxy_rows(px if px is not None else ({} if a.proxy else None))
     notes = []
@@ -217,6 +218,17 @@ def main(argv=None) -> int:
         notes.append(f"corpus load into Wharf: {ld.get('uploaded')}/{ld.get('files')} files in {ld.get('seconds')} s "
                      f"= {ld.get('files_per_s')} files/s on {ld.get('threads')} threads "
                      f"(p50 {(ld.get('latency_ms') or {}).get('p50')} ms, {ld.get('failed')} failed, {ld.get('retries')} retries)")
+    if dr:
+        notes.append(f"before measuring: {dr.get('tasks_at_start')} background tasks (vetting scans) from the load took "
+                     f"{dr.get('tasks_s')} s to finish ({dr.get('tasks_left')} left); scan helpers "
+                     f"{(dr.get('scan_helpers') or {}).get('before')} -> {(dr.get('scan_helpers') or {}).get('after')} "
+                     f"after {dr.get('total_s')} s")
+    if sc:
+        for size in ("small", "large"):
+            d = sc.get(f"drain_{size}") or {}
+            if d:
+                notes.append(f"scaling ({size}): waited {d.get('tasks_s')} s for {d.get('tasks_at_start')} background "
+                             f"tasks ({d.get('tasks_left')} left)")
     if px is not None:
         pm = px.get("meta") or {}
         notes.append(f"proxy.py: loadavg {pm.get('loadavg_start')} -> {pm.get('loadavg_end')}; "

@@ -444,6 +444,58 @@ def stop_server(pid: int, match: str, timeout: float = 20.0) -> str:
     return "killed"
 
 
+def pending_tasks(base: str, token: str) -> int:
+    """Background tasks due now or running (the scheduled retention run, due later, does not count)."""
+    now = time.time()
+    n = 0
+    for state in ("queued", "running"):
+        st, _, data = http_request(f"{base}/api/v1/tasks?state={state}&limit=1000", headers=bearer(token))
+        if st != 200:
+            raise RuntimeError(f"GET /api/v1/tasks: HTTP {st} {data[:200]!r}")
+        for t in json.loads(data):
+            run_at = t.get("run_at")
+            due = run_at is None or _iso_ts(run_at) <= now
+            n += state == "running" or due
+    return n
+
+
+def _iso_ts(value: str) -> float:
+    import datetime as dt
+    d = dt.datetime.fromisoformat(value)
+    return (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def drain(st: dict, timeout: float, helper_grace: float = 45.0) -> dict:
+    """After a bulk load: wait until the background work it queued (vetting scans) is done and the scan helper
+    has ended (it exits after 30 s idle), so measurements see the steady-state server. Bounded by ``timeout``."""
+    base, t0 = f"http://127.0.0.1:{st['port']}", time.time()
+    left = pending_tasks(base, st["token"])
+    first = left
+    while left and time.time() - t0 < timeout:
+        time.sleep(1.0)
+        left = pending_tasks(base, st["token"])
+    tasks_s = time.time() - t0
+    helpers = _helpers(st["pid"])
+    deadline = time.time() + helper_grace
+    while _helpers(st["pid"]) and time.time() < deadline:
+        time.sleep(1.0)  # the scan helper is given its idle time to end
+    return {"tasks_at_start": first, "tasks_left": left, "tasks_s": round(tasks_s, 1),
+            "total_s": round(time.time() - t0, 1),
+            "scan_helpers": {"before": len(helpers), "after": len(_helpers(st["pid"]))}}
+
+
+def _helpers(pid: int) -> list[int]:
+    """The server's scan helper processes (security/sandbox.py), by command line."""
+    out = []
+    for p in proc_tree(pid):
+        try:
+            if "wharf.security.sandbox" in _read(f"/proc/{p}/cmdline"):
+                out.append(p)
+        except OSError:
+            pass
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -460,7 +512,20 @@ def main(argv=None) -> int:
     s.add_argument("--timeout", type=float, default=120)
     t = sub.add_parser("stop")
     t.add_argument("--state", required=True)
+    d = sub.add_parser("drain", help="wait until the server's queued background work is done (bounded)")
+    d.add_argument("--state", required=True)
+    d.add_argument("--timeout", type=float, default=900)
+    d.add_argument("--json", help="write what was waited for here")
     a = ap.parse_args(argv)
+    if a.cmd == "drain":
+        with open(a.state) as f:
+            res = drain(json.load(f), a.timeout)
+        log(f"background work: {res['tasks_at_start']} tasks due, {res['tasks_left']} left after {res['tasks_s']} s; "
+            f"scan helpers {res['scan_helpers']['before']} -> {res['scan_helpers']['after']} after {res['total_s']} s")
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1)
+        return 0 if not res["tasks_left"] else 1
     if a.cmd == "start":
         srv = WharfServer(a.wharf, a.data, a.port, a.workers, a.token, a.access_log, a.log)
         log(f"starting: {' '.join([srv.wharf, 'serve', '--data', srv.data, '...'])} on port {srv.port}")
