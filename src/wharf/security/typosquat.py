@@ -68,25 +68,41 @@ def classify(new: str, old: str) -> str | None:
 
 @dataclass
 class Candidates:
-    """Names to compare new names with, indexed for the separator and word-order checks."""
+    """Names to compare new names with. Parallel lists, no per-name index: a popular list holds ~15,000 names in every
+    server process that scans, and dicts of lists over it cost ~8 MB where these lists cost ~2 MB; the separator and
+    word-order checks are exact-match scans of ``stripped`` / ``words``, a fraction of the distance search's time."""
 
     names: list[str] = field(default_factory=list)
-    source: dict[str, str] = field(default_factory=dict)  # name -> "popular" | "repository" | "group:<name>"
-    by_stripped: dict[str, list[str]] = field(default_factory=dict)
-    by_words: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
+    stripped: list[str] = field(default_factory=list)  # the name without separators
+    words: list[str] = field(default_factory=list)  # its words sorted, "-"-joined; "" for a one-word name
+    sources: list[str] = field(default_factory=list)  # "popular" | "repository" | "group:<name>"
 
     def add(self, names: Iterable[str], source: str) -> "Candidates":
+        seen = set(self.names)
         for n in names:
-            if n in self.source:
+            if n in seen:
                 continue
-            self.source[n] = source
+            seen.add(n)
+            words = _words(n)
             self.names.append(n)
-            self.by_stripped.setdefault(_strip(n), []).append(n)
-            self.by_words.setdefault(_words(n), []).append(n)
+            self.stripped.append(_strip(n))
+            self.words.append("-".join(words) if len(words) > 1 else "")
+            self.sources.append(source)
         return self
 
     def __contains__(self, name: str) -> bool:
-        return name in self.source
+        return name in self.names
+
+
+def _exact(query: str, choices: list[str]) -> list[int]:
+    """Indexes of the choices equal to ``query`` (``list.index`` runs in C: ~0.1 ms over 15,000 names)."""
+    found, i = [], -1
+    while True:
+        try:
+            i = choices.index(query, i + 1)
+        except ValueError:
+            return found
+        found.append(i)
 
 
 def find_similar(name: str, candidates: Candidates, *, limit: int = 10) -> list[dict[str, str]]:
@@ -97,23 +113,22 @@ def find_similar(name: str, candidates: Candidates, *, limit: int = 10) -> list[
 
     if name in candidates or len(_strip(name)) < _MIN_LENGTH - 1:
         return []
-    near: dict[str, None] = {}
-    for other in candidates.by_stripped.get(_strip(name), ()):
-        near[other] = None
-    if len(_words(name)) > 1:
-        for other in candidates.by_words.get(_words(name), ()):
-            near[other] = None
-    for other, _dist, _idx in process.extract(name, candidates.names, scorer=DamerauLevenshtein.distance,
-                                              score_cutoff=1, limit=None):
-        near[other] = None
+    near: dict[int, None] = dict.fromkeys(_exact(_strip(name), candidates.stripped))
+    words = _words(name)
+    if len(words) > 1:
+        near.update(dict.fromkeys(_exact("-".join(words), candidates.words)))
+    for _other, _dist, i in process.extract(name, candidates.names, scorer=DamerauLevenshtein.distance,
+                                            score_cutoff=1, limit=None):
+        near[i] = None
     out = []
-    for other in near:
+    for i in near:
+        other = candidates.names[i]
         kind = classify(name, other)
         if kind is None:
             continue
         if len(other) < _MIN_LENGTH and kind not in ("repeated", "separator", "swapped-words"):
             continue
-        out.append({"similar_to": other, "kind": kind, "source": candidates.source[other]})
+        out.append({"similar_to": other, "kind": kind, "source": candidates.sources[i]})
         if len(out) >= limit:
             break
     return out
@@ -133,15 +148,14 @@ def _guarddog_list(list_name: str) -> list[str]:
     return [n for n in names or () if isinstance(n, str)]
 
 
-@lru_cache(maxsize=16)
-def _raw_popular(list_name: str, extra_dir: str | None) -> tuple[str, ...]:
+def _raw_popular(list_name: str, extra_dir: str | None) -> list[str]:
     names = _guarddog_list(list_name)
     if extra_dir:
         path = Path(extra_dir) / f"{list_name}.txt"
         if path.is_file():
             names = names + [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
                              if ln.strip() and not ln.startswith("#")]
-    return tuple(names)
+    return names
 
 
 @lru_cache(maxsize=16)
