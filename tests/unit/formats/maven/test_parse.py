@@ -97,8 +97,9 @@ def test_bad_checksum_bodies(body, alg):
         parse.parse_checksum(body, alg)
 
 
+# in an XML namespace as mvn writes them (any namespace: the parser matches local names; the e2e tests deploy real POMs)
 POM = b"""<?xml version="1.0"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<project xmlns="http://example.com/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
 <groupId>com.acme</groupId><artifactId>lib</artifactId><version>1.0</version></project>"""
 JAR = parse.parse_path("com/acme/lib/1.0/lib-1.0.pom")
 

@@ -37,17 +37,17 @@ def test_render_full_and_abbreviated():
 def test_localize_rewrites_only_tarball_urls_and_varies_the_etag():
     body = render_packument("x", _versions("x", "1.0.0", description='"tarball":"/evil'), {}, {}, "1")["full"]
     etag = b'"0123456789abcdef0123456789abcdef"'
-    tag_a, a = localize(etag, body, b"http://a:1/repo")
-    tag_b, b = localize(etag, body, b"https://b/wharf/group")
+    tag_a, a = localize(etag, body, b"http://a.example.com:1/repo")
+    tag_b, b = localize(etag, body, b"https://b.example.com/wharf/group")
     assert tag_a != tag_b and tag_a.startswith(b'"0123') and tag_a.endswith(b'"')
-    assert json.loads(a)["versions"]["1.0.0"]["dist"]["tarball"] == "http://a:1/repo/x/-/x-1.0.0.tgz"
-    assert json.loads(b)["versions"]["1.0.0"]["dist"]["tarball"] == "https://b/wharf/group/x/-/x-1.0.0.tgz"
+    assert json.loads(a)["versions"]["1.0.0"]["dist"]["tarball"] == "http://a.example.com:1/repo/x/-/x-1.0.0.tgz"
+    assert json.loads(b)["versions"]["1.0.0"]["dist"]["tarball"] == "https://b.example.com/wharf/group/x/-/x-1.0.0.tgz"
     assert json.loads(a)["versions"]["1.0.0"]["description"] == '"tarball":"/evil'  # user text is JSON-escaped
     big = render_packument("y", _versions("y", *[f"1.0.{i}" for i in range(400)]), {}, {}, "1")["full"]
     assert len(big) > 16 * 1024
-    first = localize(b'"e"', big, b"http://h")
-    assert localize(b'"e"', big, b"http://h") is first  # memoised
-    assert json.loads(first[1])["versions"]["1.0.399"]["dist"]["tarball"] == "http://h/y/-/y-1.0.399.tgz"
+    first = localize(b'"e"', big, b"http://h.example.com")
+    assert localize(b'"e"', big, b"http://h.example.com") is first  # memoised
+    assert json.loads(first[1])["versions"]["1.0.399"]["dist"]["tarball"] == "http://h.example.com/y/-/y-1.0.399.tgz"
 
 
 @pytest.mark.parametrize("versions, proposed, want", [
@@ -89,9 +89,9 @@ def test_accept():
 def test_parse_upstream_packument():
     doc = {"name": "up", "_rev": "9-x", "dist-tags": {"latest": "1.1.0"}, "time": {"1.0.0": "T1"}, "versions": {
         "1.0.0": {"name": "up", "version": "1.0.0",
-                  "dist": {"integrity": "sha512-" + "A" * 86 + "==", "tarball": "https://elsewhere/up/-/up-1.0.0.tgz"}},
+                  "dist": {"integrity": "sha512-" + "A" * 86 + "==", "tarball": "https://elsewhere.example.com/up/-/up-1.0.0.tgz"}},
         "1.1.0": {"name": "up", "version": "1.1.0", "dist": {"shasum": "a" * 40, "tarball": "../up-1.1.0.tgz"}},
-        "1.2.0": {"name": "up", "version": "1.2.0", "dist": {"tarball": "https://elsewhere/x.tgz"}},   # no digest
+        "1.2.0": {"name": "up", "version": "1.2.0", "dist": {"tarball": "https://elsewhere.example.com/x.tgz"}},   # no digest
         "not-semver": {"name": "up", "version": "not-semver", "dist": {"shasum": "a" * 40, "tarball": "t"}},
     }}
     variants, meta = parse_upstream_packument("up", json.dumps(doc).encode(), "http://127.0.0.1:1/reg/up")
@@ -99,7 +99,7 @@ def test_parse_upstream_packument():
     assert sorted(full["versions"]) == ["1.0.0", "1.1.0"]
     assert full["versions"]["1.1.0"]["dist"]["tarball"] == "/up/-/up-1.1.0.tgz"
     src = meta["upstream"]
-    assert src["up-1.0.0.tgz"] == ["https://elsewhere/up/-/up-1.0.0.tgz", {"sha512": "00" * 64}, "1.0.0"]
+    assert src["up-1.0.0.tgz"] == ["https://elsewhere.example.com/up/-/up-1.0.0.tgz", {"sha512": "00" * 64}, "1.0.0"]
     assert src["up-1.1.0.tgz"] == ["http://127.0.0.1:1/up-1.1.0.tgz", {"sha1": "a" * 40}, "1.1.0"]
     for bad in (b"<html>", b"[1]", json.dumps({"name": "other", "versions": {}}).encode()):
         with pytest.raises(UnreadableUpstream):
