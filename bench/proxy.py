@@ -320,9 +320,7 @@ class Bench:
             crawls[k + "_warm"] = self.crawl(t["origin"], t["paths"], k + " (warm check)")
         # the cold crawl recorded every proxied release, and each queued a vetting scan: let that work finish (and
         # the scan helper end) so the rounds measure serving, not scanning
-        port = int(urllib.parse.urlsplit(self.main["base"]).port or 80)
-        self.res["setup"]["drain"] = wb.drain({"port": port, "token": self.main["token"], "pid": self.main["pid"]},
-                                              timeout=600)
+        self.res["setup"]["drain"] = wb.drain(self.main["base"], self.main["token"], self.main["pid"], timeout=600)
         log(f"background work after the crawls: {self.res['setup']['drain']}")
         warmed_at = time.time()
         self.res["setup"]["crawls"] = crawls

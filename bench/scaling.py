@@ -183,7 +183,7 @@ def measure_catalog(loadgen, base, repo, n_projects, fixed, args, pid) -> dict:
 
 def settle(base: str, token: str, pid: int | None, timeout: float = 900) -> dict:
     """Let the vetting scans the growth queued finish first (bounded): the catalog is measured at rest."""
-    res = wb.drain({"port": int(base.rsplit(":", 1)[1].split("/")[0]), "token": token, "pid": pid or 0}, timeout)
+    res = wb.drain(base, token, pid, timeout)
     log(f"  background work: {res['tasks_at_start']} tasks due, {res['tasks_left']} left after {res['tasks_s']} s")
     return res
 

@@ -465,23 +465,23 @@ def _iso_ts(value: str) -> float:
     return (d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
-def drain(st: dict, timeout: float, helper_grace: float = 45.0) -> dict:
+def drain(base: str, token: str, pid: int | None, timeout: float, helper_grace: float = 45.0) -> dict:
     """After a bulk load: wait until the background work it queued (vetting scans) is done and the scan helper
     has ended (it exits after 30 s idle), so measurements see the steady-state server. Bounded by ``timeout``."""
-    base, t0 = f"http://127.0.0.1:{st['port']}", time.time()
-    left = pending_tasks(base, st["token"])
+    t0 = time.time()
+    left = pending_tasks(base, token)
     first = left
     while left and time.time() - t0 < timeout:
         time.sleep(1.0)
-        left = pending_tasks(base, st["token"])
+        left = pending_tasks(base, token)
     tasks_s = time.time() - t0
-    helpers = _helpers(st["pid"])
+    helpers = _helpers(pid or 0)
     deadline = time.time() + helper_grace
-    while _helpers(st["pid"]) and time.time() < deadline:
+    while _helpers(pid or 0) and time.time() < deadline:
         time.sleep(1.0)  # the scan helper is given its idle time to end
     return {"tasks_at_start": first, "tasks_left": left, "tasks_s": round(tasks_s, 1),
             "total_s": round(time.time() - t0, 1),
-            "scan_helpers": {"before": len(helpers), "after": len(_helpers(st["pid"]))}}
+            "scan_helpers": {"before": len(helpers), "after": len(_helpers(pid or 0))}}
 
 
 def _helpers(pid: int) -> list[int]:
@@ -519,7 +519,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "drain":
         with open(a.state) as f:
-            res = drain(json.load(f), a.timeout)
+            st = json.load(f)
+        res = drain(f"http://127.0.0.1:{st['port']}", st["token"], st["pid"], a.timeout)
         log(f"background work: {res['tasks_at_start']} tasks due, {res['tasks_left']} left after {res['tasks_s']} s; "
             f"scan helpers {res['scan_helpers']['before']} -> {res['scan_helpers']['after']} after {res['total_s']} s")
         if a.json:

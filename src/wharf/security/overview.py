@@ -148,12 +148,11 @@ def _version_entry(version: str, live: _Live, results: dict[str, Any], analyzers
     # a file added to the version after a result was stored (say the sdist after the wheel) waits for the next scan
     unscanned = {live.files[sha] for sha in live.files
                  for r in results.values() if r.get("files") is not None and sha not in r["files"]}
-    added_at = live.added_at
     counts = _severity_counts(results)
     vulns = vulnerabilities_of(results.get(VULN_ANALYZER))
     entry: dict[str, Any] = {
         "version": version,
-        "added_at": added_at.isoformat() if added_at is not None else None,
+        "added_at": live.added_at.isoformat() if live.added_at is not None else None,
         "scanned": bool(results),
         "missing_analyzers": [a for a in analyzers if a not in results],
         "unscanned_files": sorted(unscanned) if results else sorted(live.files.values()),
@@ -184,10 +183,10 @@ def repository_overview(core: "Core", repo: "RepoInfo") -> dict[str, Any]:
     ages: list[float] = []
     packages: dict[str, dict[str, Any]] = {}
     scanned = 0
-    for (name, version), files in live.items():
+    for (name, version), version_live in live.items():
         res = results.get((name, version), {})
         pol = (policies or {}).get((name, version))
-        entry = _version_entry(version, files, res, analyzers, now, pol, findings=False)
+        entry = _version_entry(version, version_live, res, analyzers, now, pol, findings=False)
         if entry["scanned"]:
             scanned += 1
             if entry["scan_age_seconds"] is not None:
@@ -226,8 +225,8 @@ def package_overview(core: "Core", repo: "RepoInfo", name: str) -> dict[str, Any
         return None
     results = _results_by_version(core, repo, name)
     policies = _policy_results(core, repo, name)
-    history = [_version_entry(v, files, results.get((n, v), {}), analyzers, now, (policies or {}).get((n, v)),
-                              findings=True) for (n, v), files in live.items()]
+    history = [_version_entry(v, lv, results.get((n, v), {}), analyzers, now, (policies or {}).get((n, v)),
+                              findings=True) for (n, v), lv in live.items()]
     latest = history[-1]
     return {
         "repository": repo.name,
