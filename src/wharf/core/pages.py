@@ -126,6 +126,11 @@ class PageStore:
         except ValueError:
             return False
 
+    def generation(self) -> int:
+        """A value that changes whenever any page is written or removed (by any process): a memo made from pages
+        while it held a value is still exact while it holds it (a memory read, no system call)."""
+        return self._changes.current()
+
     def signature(self, repo: str, key: str) -> tuple[int, int, int] | None:
         """What identifies the current version of a page file (one ``stat``); None if there is none."""
         try:
@@ -141,7 +146,7 @@ class PageStore:
             path = self._page_path(repo, key)
         except ValueError:
             return None
-        changes = self._changes.current()
+        changes = self.generation()
         hit = self._cache.get(path)
         if hit is not None and hit[2] == changes:
             self._cache.move_to_end(path)

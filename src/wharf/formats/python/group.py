@@ -32,8 +32,9 @@ class PythonGroup:
         self.proxy = proxy
         # (group, name) -> (member page etags, signature, merged page): a merge is a pure function of its parts
         self._sigs: dict[tuple[str, str], tuple[tuple[Any, ...], str, Page]] = {}
-        # (group, name) -> (group settings, member page signatures, earliest proxy expiry, merged page)
-        self._fast: dict[tuple[str, str], tuple[RepoInfo, tuple[tuple[str, Any], ...], float, Page]] = {}
+        # (group, name) -> [group settings, member page signatures, earliest proxy expiry, merged page, page
+        # generation when the signatures were last seen to hold]
+        self._fast: dict[tuple[str, str], list[Any]] = {}
 
     # -- resolution -------------------------------------------------------------------------------------------
     async def plan(self, group: RepoInfo, name: str) -> list[dict[str, Any]]:
@@ -43,28 +44,36 @@ class PythonGroup:
                             proxy_page=lambda m: self.proxy.ensure_page(m, name), missing="does not have this project")
 
     async def page(self, group: RepoInfo, name: str) -> Page | None:
-        """The merged page to serve. When no member's page file changed since the last merge (one ``stat`` each)
-        and no proxy page is due for revalidation, the memoised merge is served without reading member pages."""
+        """The merged page to serve. When no member's page file changed since the last merge and no proxy page is
+        due for revalidation, the memoised merge is served without reading member pages: while no page was written
+        at all (the store's generation) that needs no system call, otherwise one ``stat`` per member."""
         key = project_key(name)
+        pages = self.core.pages
         hit = self._fast.get((group.name, name))
-        if (hit is not None and hit[0] is group and time.time() < hit[2]
-                and all(self.core.pages.signature(m, key) == sig for m, sig in hit[1])):
-            return hit[3]
+        if hit is not None and hit[0] is group and time.time() < hit[2]:
+            generation = pages.generation()
+            if hit[4] == generation:
+                return hit[3]
+            if all(pages.signature(m, key) == sig for m, sig in hit[1]):
+                hit[4] = generation  # (read before the signatures: a write after them changes it again)
+                return hit[3]
+        generation = pages.generation()
         members = [m.name for m in self.core.members(group)]
-        before = tuple((m, self.core.pages.signature(m, key)) for m in members)
+        before = tuple((m, pages.signature(m, key)) for m in members)
         page, plan = await self.merged(group, name)
         if page is None or any(p.get("error") for p in plan):
             return page
         exp = float("inf")
         for p in plan:
             if p["kind"] == "proxy" and (p["used"] or p["reason"] == "does not have this project"):
-                cached = self.core.pages.read(p["member"], key)
+                cached = pages.read(p["member"], key)
                 exp = min(exp, float(cached.meta.get("exp", 0)) if cached is not None else 0.0)
-        after = tuple((m, self.core.pages.signature(m, key)) for m in members)
+        after = tuple((m, pages.signature(m, key)) for m in members)
         if before == after and exp > time.time():  # nothing moved while merging: the memo is exact
             if len(self._fast) > 50_000:
                 self._fast.clear()
-            self._fast[(group.name, name)] = (group, after, exp, page)
+            # the generation read before the merge: the merge itself writes the group's page, so it differs now
+            self._fast[(group.name, name)] = [group, after, exp, page, generation]
         return page
 
     async def merged(self, group: RepoInfo, name: str) -> tuple[Page | None, list[dict[str, Any]]]:
