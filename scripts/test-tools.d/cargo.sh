@@ -21,7 +21,7 @@ find_cargo() {
 usable() {  # cargo >= 1.68 (sparse registries stable)
     local v
     v=$("$1" --version | awk '{print $2}')
-    [ "$(printf '%s\n1.68.0\n' "${v%%-*}" | sort -V | head -1)" = "1.68.0" ]
+    [ "$(printf '%s\n1.68.0\n' "${v%%-*}" | sort -V | sed -n 1p)" = "1.68.0" ]
 }
 
 if cargo=$(find_cargo) && usable "$cargo"; then

@@ -3,7 +3,7 @@
 set -euo pipefail
 log() { printf 'test-tools/generic: %s\n' "$*" >&2; }
 if command -v curl >/dev/null 2>&1 && curl --help all 2>/dev/null | grep -q -- '--etag-compare'; then
-    log "curl: $(curl --version | head -1 | cut -d' ' -f1-2)"
+    log "curl: $(curl --version | sed -n 1p | cut -d' ' -f1-2)"
     exit 0
 fi
 SUDO=()

@@ -34,7 +34,7 @@ fi
 # the stamp names what the cache was built for: the plugin list and this script
 stamp=$(cat "$plugins" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)
 if [ -f "$cache/.stamp" ] && [ "$(cat "$cache/.stamp")" = "$stamp" ] && [ -d "$cache/repository" ]; then
-    log "plugins cached in $cache ($(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g'))"
+    log "plugins cached in $cache ($(mvn -v 2>/dev/null | sed -n 1p | sed 's/\x1b\[[0-9;]*m//g'))"
     exit 0
 fi
 
