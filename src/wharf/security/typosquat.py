@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = ["Candidates", "classify", "find_similar", "popular_names", "analyze"]
+__all__ = ["Candidates", "Trusted", "classify", "find_similar", "popular_names", "analyze"]
 
 _SEPARATORS = re.compile(r"[-_.]+")
 _MIN_LENGTH = 4  # shorter names are one edit away from too much (PyPI's checker uses the same floor)
@@ -106,13 +106,15 @@ def _exact(query: str, choices: list[str]) -> list[int]:
         found.append(i)
 
 
-def find_similar(name: str, candidates: Candidates, *, limit: int = 10) -> list[dict[str, str]]:
+def find_similar(name: str, candidates: Candidates, *, keep: Callable[[int], bool] | None = None,
+                 limit: int = 10) -> list[dict[str, str]]:
     """Names of ``candidates`` one small edit away from ``name`` (normalised): ``[{"similar_to", "kind", "source"}]``.
-    A name that is itself a candidate (already trusted, or popular) has no findings."""
+    A name that is itself a candidate (already trusted, or popular) has no findings. With ``keep``, only the
+    candidates whose index it accepts count (and the name's own presence among the others does not matter)."""
     from rapidfuzz import process
     from rapidfuzz.distance import DamerauLevenshtein
 
-    if name in candidates or len(_strip(name)) < _MIN_LENGTH - 1:
+    if (keep is None and name in candidates) or len(_strip(name)) < _MIN_LENGTH - 1:
         return []
     near: dict[int, None] = dict.fromkeys(_exact(_strip(name), candidates.stripped))
     words = _words(name)
@@ -123,6 +125,8 @@ def find_similar(name: str, candidates: Candidates, *, limit: int = 10) -> list[
         near[i] = None
     out = []
     for i in near:
+        if keep is not None and not keep(i):
+            continue
         other = candidates.names[i]
         kind = classify(name, other)
         if kind is None:
@@ -177,15 +181,19 @@ def popular_names(list_name: str | None, normalize: Callable[[str], str], *, ext
     return _popular_candidates(list_name, extra_dir, normalize)
 
 
-def analyze(name: str, *, trusted: Iterable[tuple[str, str]], popular: Candidates) -> dict[str, Any]:
-    """The analyzer's result for a (normalised) name against ``trusted`` ((name, source) pairs) and ``popular``."""
+# names a repository trusts: the candidates, where they come from (e.g. "repository", "group:<name>") and, when not
+# all of them count, which do (by index)
+Trusted = tuple[Candidates, str, "Callable[[int], bool] | None"]
+
+
+def analyze(name: str, *, trusted: Iterable[Trusted], popular: Candidates) -> dict[str, Any]:
+    """The analyzer's result for a (normalised) name against ``trusted`` names and ``popular`` ones."""
     if name in popular:
         return {"status": "pass", "findings": [], "summary": {"typosquat": False, "typosquat_of": []}}
-    local = Candidates()
-    for n, source in trusted:
-        if n != name:
-            local.add([n], source)
-    hits = find_similar(name, local) + find_similar(name, popular)
+    hits = []
+    for candidates, source, keep in trusted:
+        hits.extend({**h, "source": source} for h in find_similar(name, candidates, keep=keep))
+    hits += find_similar(name, popular)
     findings = [{"rule": f"typosquat-{h['kind']}", "severity": "medium", "similar_to": h["similar_to"], "kind": h["kind"],
                  "source": h["source"],
                  "message": f"'{name}' is one edit ({h['kind']}) away from the {h['source']} name '{h['similar_to']}'"}

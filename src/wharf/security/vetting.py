@@ -8,9 +8,10 @@ compete with the uploads for the process and its CPU. Attached in ``Core.__init_
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -41,8 +42,8 @@ class VettingService:
         self.burst_window = 1.0
         self.max_wait = 5.0  # seconds a scan waits for a burst to end, at most
         self._recent: deque[float] = deque(maxlen=16)
-        # repository id -> (its row's creation time, name -> first version, the repository version read up to)
-        self._first: dict[int, tuple[Any, dict[str, int], int]] = {}
+        self._names: dict[int, _RepoNames] = {}  # repository id -> its names as typosquat candidates
+        self._names_lock = threading.Lock()
         core.after_ingest.append(self._stamp)
         core.scans.register("licence", self.licence)
         core.scans.register("malware", self.malware)
@@ -85,41 +86,51 @@ class VettingService:
         extra = getattr(core.settings, "vetting_popular_dir", None)
         popular = typosquat.popular_names(getattr(plugin, "popular_names", None), plugin.normalize_name,
                                           extra_dir=str(extra) if extra else None)
-        return typosquat.analyze(target.name, trusted=self.trusted_names(target.repo, target.name), popular=popular)
+        with self._names_lock:  # (the candidate lists grow in place)
+            return typosquat.analyze(target.name, trusted=self.trusted(target.repo, target.name), popular=popular)
 
     # -- what a new name is compared with ------------------------------------------------------------------
-    def trusted_names(self, repo: "RepoInfo", name: str) -> Iterable[tuple[str, str]]:
+    def trusted(self, repo: "RepoInfo", name: str) -> list[typosquat.Trusted]:
         """Names the repository held before ``name`` first appeared in it (so re-scans of later versions give the
-        same answer), and the names of hosted repositories that share a group with it."""
-        first = self._first_versions(repo.id)
-        mine = first.get(name)
-        out = [(n, "repository") for n, v in first.items() if n != name and (mine is None or v < mine)]
+        same answer), and the names of hosted repositories that share a group with it. Call with the names lock."""
+        out: list[typosquat.Trusted] = []
+        own = self._repo_names(repo.id)
+        if own is not None:
+            mine = own.first.get(name)
+            firsts = own.firsts
+            out.append((own.candidates, "repository", None if mine is None else (lambda i: firsts[i] < mine)))
         for sibling in self._siblings(repo):
-            out.extend((n, f"group:{sibling.name}") for n in self._core.content.names(sibling.id) if n != name)
+            theirs = self._repo_names(sibling.id)
+            if theirs is not None:
+                out.append((theirs.candidates, f"group:{sibling.name}", None))
         return out
 
-    def _first_versions(self, repo_id: int) -> dict[str, int]:
-        """The repository version each name first appeared in. Content rows are only ever added (a removal closes
-        its row) and versions commit in order (each one updates the repository row first), so this map grows by
-        the rows of versions not read yet instead of grouping the whole repository on every scan, and is reused
-        as it is while the repository's version stays. A repository created anew under a reused id starts over."""
+    def _repo_names(self, repo_id: int) -> "_RepoNames | None":
+        """A repository's names as typosquat candidates, each with the repository version it first appeared in.
+        Content rows are only ever added (a removal closes its row) and versions commit in order (each one updates
+        the repository row first), so the lists grow by the rows of versions not read yet instead of reading the
+        whole repository on every scan (the distance search over them runs in C). A repository created anew under a
+        reused id starts over. None when the repository is gone."""
         rc = RepositoryContent
         with self._core.sessions() as s:
             row = s.execute(select(Repository.created_at, Repository.version).where(Repository.id == repo_id)).first()
             if row is None:  # deleted since the scan was queued
-                return {}
+                return None
             created, version = row
-            hit = self._first.get(repo_id)
-            if hit is not None and hit[0] == created and hit[2] == version:
-                return hit[1]
-            first, upto = (hit[1], hit[2]) if hit is not None and hit[0] == created else ({}, -1)
-            rows = s.execute(select(rc.name, func.min(rc.version_added))
-                             .where(rc.repository_id == repo_id, rc.version_added > upto,
-                                    rc.version_added <= version).group_by(rc.name)).all()
-        if rows:
-            first = {**{n: v for n, v in rows}, **first}  # a new dict: other scans may be reading the old one
-        self._first[repo_id] = (created, first, version)
-        return first
+            hit = self._names.get(repo_id)
+            if hit is None or hit.created != created:
+                hit = self._names[repo_id] = _RepoNames(created)
+            if hit.upto < version:
+                rows = s.execute(select(rc.name, func.min(rc.version_added))
+                                 .where(rc.repository_id == repo_id, rc.version_added > hit.upto,
+                                        rc.version_added <= version).group_by(rc.name)).all()
+                for n, v in rows:
+                    if n not in hit.first:
+                        hit.first[n] = v
+                        hit.candidates.add([n], "repository")
+                        hit.firsts.append(v)
+                hit.upto = version
+        return hit
 
     def _siblings(self, repo: "RepoInfo") -> list["RepoInfo"]:
         found: dict[str, "RepoInfo"] = {}
@@ -132,3 +143,16 @@ class VettingService:
                     if m.id != repo.id and m.kind == "hosted":
                         found[m.name] = m
         return list(found.values())
+
+
+class _RepoNames:
+    """One repository's names: typosquat candidates in the order they were read, with each name's first version."""
+
+    __slots__ = ("created", "upto", "first", "candidates", "firsts")
+
+    def __init__(self, created: Any):
+        self.created = created  # the repository row's creation time (a new repository under a reused id differs)
+        self.upto = -1  # the repository version read up to
+        self.first: dict[str, int] = {}  # name -> the version it first appeared in
+        self.candidates = typosquat.Candidates()
+        self.firsts: list[int] = []  # parallel to candidates.names

@@ -28,8 +28,8 @@ def test_classify(new: str, old: str, kind: str | None) -> None:
 
 
 def test_against_trusted_repository_names() -> None:
-    result = typosquat.analyze("acme-utlis", trusted=[("acme-utils", "repository"), ("other", "repository")],
-                               popular=Candidates())
+    local = Candidates().add(["acme-utils", "other"], "repository")
+    result = typosquat.analyze("acme-utlis", trusted=[(local, "repository", None)], popular=Candidates())
     assert result["status"] == "warn"
     (finding,) = result["findings"]
     assert finding["similar_to"] == "acme-utils" and finding["kind"] == "swapped" and finding["source"] == "repository"
