@@ -466,8 +466,8 @@ def _iso_ts(value: str) -> float:
 
 
 def drain(base: str, token: str, pid: int | None, timeout: float, helper_grace: float = 45.0) -> dict:
-    """After a bulk load: wait until the background work it queued (vetting scans) is done and the scan helper
-    has ended (it exits after 30 s idle), so measurements see the steady-state server. Bounded by ``timeout``."""
+    """After a bulk load: wait until the background work it queued (vetting scans) is done and the helpers have
+    ended (they exit after 30 s idle), so measurements see the steady-state server. Bounded by ``timeout``."""
     t0 = time.time()
     left = pending_tasks(base, token)
     first = left
@@ -485,11 +485,13 @@ def drain(base: str, token: str, pid: int | None, timeout: float, helper_grace: 
 
 
 def _helpers(pid: int) -> list[int]:
-    """The server's scan helper processes (security/sandbox.py), by command line."""
+    """The server's helper processes (the task helper that runs scans, tasks/helper.py, and its malware scanner,
+    security/sandbox.py), by command line."""
     out = []
     for p in proc_tree(pid):
         try:
-            if "wharf.security.sandbox" in _read(f"/proc/{p}/cmdline"):
+            cmd = _read(f"/proc/{p}/cmdline")
+            if "wharf.security.sandbox" in cmd or "wharf.tasks.helper" in cmd:
                 out.append(p)
         except OSError:
             pass

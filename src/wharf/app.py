@@ -160,8 +160,11 @@ class WharfApp:
             if message["type"] == "lifespan.startup":
                 if self.core.settings.worker:
                     from .tasks import Worker
+                    from .tasks.helper import HelperProcess
 
-                    self.worker = Worker(self.core, poll=self.core.settings.worker_poll)
+                    settings = self.core.settings
+                    self.worker = Worker(self.core, poll=settings.worker_poll,
+                                         helper=HelperProcess(settings) if settings.task_helper else None)
                     self.worker.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

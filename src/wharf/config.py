@@ -29,6 +29,10 @@ class Settings:
     token_cache_ttl: float = 5.0
     worker: bool = True  # run background tasks in a thread of every server process (off: only `wharf worker`)
     worker_poll: float = 1.0  # seconds an idle worker waits before looking for due tasks again
+    # CPU-heavy background tasks (scans) in a niced helper process the server starts while they are due (off: in the
+    # server's worker thread); it exits after task_helper_idle seconds with nothing due
+    task_helper: bool = True
+    task_helper_idle: float = 30.0
     vetting: bool = True  # scan every new package version in background work
     vetting_popular_dir: Path | None = None  # extra popular-name lists for typosquatting: <dir>/<list>.txt
     bootstrap_token: str | None = field(default=None, repr=False)
@@ -72,26 +76,25 @@ _ENV = {
     "entitlement_flush": ("WHARF_ENTITLEMENT_FLUSH", float),
     "webhook_backoff": ("WHARF_WEBHOOK_BACKOFF", float),
     "worker_poll": ("WHARF_WORKER_POLL", float),
+    "task_helper_idle": ("WHARF_TASK_HELPER_IDLE", float),
     "advisories_url": ("WHARF_ADVISORIES_URL", str),
     "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
     "retention_interval": ("WHARF_RETENTION_INTERVAL", float),
     "vetting_popular_dir": ("WHARF_VETTING_POPULAR_DIR", Path),
 }
-_BOOLS = ("access_log", "worker", "vetting")
+_BOOLS = ("access_log", "worker", "vetting", "task_helper")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
 
 
 def _coerce(name: str, value: object) -> object:
-    if name in ("data", "tls_cert", "tls_key", "vetting_popular_dir") and value is not None:
-        return Path(str(value))
-    if name in ("port", "workers", "max_upload_size") and value is not None:
-        return int(value)  # type: ignore[arg-type]
-    if name == "trusted_proxies" and value is not None:
+    if value is None:
+        return None
+    typ = _ENV[name][1] if name in _ENV else None
+    if typ in (Path, int, float):
+        return typ(str(value) if typ is Path else value)  # type: ignore[arg-type]
+    if name == "trusted_proxies":
         items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
         return tuple(str(v).strip() for v in items if str(v).strip())
-    if name in ("token_cache_ttl", "access_log_flush", "worker_poll", "entitlement_flush", "webhook_backoff",
-                "advisories_interval", "retention_interval") and value is not None:
-        return float(value)  # type: ignore[arg-type]
     if name in _BOOLS and isinstance(value, str):
         return value.lower() not in ("0", "false", "no", "off")
     return value

@@ -8,9 +8,18 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["main", "app_factory", "settings_from_env", "SETTINGS_ENV"]
+__all__ = ["main", "app_factory", "settings_from_env", "settings_json", "SETTINGS_ENV"]
 
 SETTINGS_ENV = "WHARF_SETTINGS_JSON"
+
+
+def settings_json(settings) -> str:  # type: ignore[no-untyped-def]
+    """The settings as the processes ``wharf serve`` starts read them (never the bootstrap token)."""
+    import dataclasses
+
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(settings).items()}
+    values["bootstrap_token"] = None
+    return json.dumps(values)
 
 
 def settings_from_env():  # type: ignore[no-untyped-def]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -17,7 +15,7 @@ from ..config import Settings, load_settings
 
 __all__ = ["serve", "prepare"]
 
-from ..supervisor import SETTINGS_ENV  # noqa: E402
+from ..supervisor import SETTINGS_ENV, settings_json  # noqa: E402
 
 
 def prepare(settings: Settings) -> str | None:
@@ -70,9 +68,7 @@ def serve(
         else:
             typer.echo(f"\n  Wharf admin token (shown once; also written to {path}, mode 0600):\n\n    {secret}\n",
                        err=True)
-    env = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(settings).items()}
-    env["bootstrap_token"] = None
-    os.environ[SETTINGS_ENV] = json.dumps(env)
+    os.environ[SETTINGS_ENV] = settings_json(settings)
     if settings.workers > 1:
         prom = settings.data / "state" / "prometheus"
         shutil.rmtree(prom, ignore_errors=True)

@@ -202,7 +202,10 @@ class Task(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(300))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_tasks_due", "state", "run_at"), Index("ix_tasks_dedupe", "dedupe_key"))
+    # 0: run by any worker; 1: CPU-heavy work a server leaves to its niced task helper process (tasks/helper.py)
+    lane: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    __table_args__ = (Index("ix_tasks_due", "state", "run_at"), Index("ix_tasks_dedupe", "dedupe_key"),
+                      Index("ix_tasks_lane_due", "state", "lane", "run_at"))
 
 
 class Event(Base):

@@ -58,7 +58,7 @@ class ScanService:
         self._sessions: sessionmaker[Session] = core.sessions
         self._analyzers: dict[str, Analyzer] = {}
         self._coordinates: set[str] = set()  # analyzers that need only the name and version, not the files
-        core.tasks.register("scan", self._scan_task)
+        core.tasks.register("scan", self._scan_task, helper=True)  # CPU-heavy: the task helper's (tasks/helper.py)
         core.events.subscribe("scans", self._on_created, types={"package.created"},
                               when=lambda _e: bool(self._analyzers) and core.settings.vetting)
 

@@ -1,7 +1,10 @@
 """Durable background work kept in the database (the ``tasks`` table).
 
 Every server process runs a worker thread (``Worker``) that claims due tasks one at a time; ``wharf worker`` runs
-the same loop on its own for deployments that keep request processes free of background work. A claim is a lease:
+the same loop on its own for deployments that keep request processes free of background work. Kinds registered with
+``helper=True`` (CPU-heavy: vetting scans, advisory imports) go in the helper lane: a server's worker thread leaves
+them to its task helper, a niced process started while such work is due (``tasks/helper.py``), so a backlog of
+scans never holds the request process's interpreter. A claim is a lease:
 a task whose process died is claimed again once its lease ends. A raising task is retried after
 ``backoff * 2**(attempt-1)`` seconds until ``max_attempts``, then kept as ``failed`` with its error (a finished task
 is deleted: the event stream and the feature's own logs, e.g. webhook deliveries, are the record).
@@ -25,30 +28,37 @@ from ..db.models import Task, utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..core.services import Core
+    from .helper import HelperProcess
 
-__all__ = ["TaskQueue", "Worker", "TaskFn"]
+__all__ = ["TaskQueue", "Worker", "TaskFn", "ANY_LANE", "IN_PROCESS", "HELPER"]
 
 log = logging.getLogger("wharf.tasks")
 
 TaskFn = Callable[["Core", dict[str, Any]], None]
 LEASE = timedelta(minutes=5)
+IN_PROCESS, HELPER = 0, 1  # lanes
+ANY_LANE = None
 
 
 class TaskQueue:
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
         self._handlers: dict[str, TaskFn] = {}
+        self._lanes: dict[str, int] = {}
         self.wakeup = threading.Event()  # set on enqueue: this process's worker looks at once
 
-    def register(self, kind: str, fn: TaskFn) -> None:
+    def register(self, kind: str, fn: TaskFn, *, helper: bool = False) -> None:
+        """``helper``: CPU-heavy work, run by a server's task helper process rather than its request process."""
         self._handlers[kind] = fn
+        self._lanes[kind] = HELPER if helper else IN_PROCESS
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, delay: float = 0.0, max_attempts: int = 5,
                 backoff: float = 2.0, dedupe_key: str | None = None, session: Session | None = None) -> int | None:
         """Queue work; with ``dedupe_key``, nothing is added while a queued task has the same key (returns None).
         With ``session``, the task commits with the caller's transaction."""
         row = Task(kind=kind, payload=payload, state="queued", attempts=0, max_attempts=max_attempts, backoff=backoff,
-                   run_at=utcnow() + timedelta(seconds=delay), dedupe_key=dedupe_key, created_at=utcnow())
+                   run_at=utcnow() + timedelta(seconds=delay), dedupe_key=dedupe_key, created_at=utcnow(),
+                   lane=self._lanes.get(kind, IN_PROCESS))
         if session is not None:
             return self._add(session, row)
         with self._sessions.begin() as s:
@@ -68,15 +78,24 @@ class TaskQueue:
         return row.id
 
     # -- running --------------------------------------------------------------------------------------------
-    def _claim(self) -> Task | None:
-        """The due task that comes first (by run_at, id): queued, or running on a lease that ran out. One query
-        for each, so each reads the (state, run_at) index from its first due entry (an OR of the two made the
-        database sort every queued task on each claim)."""
+    @staticmethod
+    def _due(now: Any, lane: int | None) -> list[Any]:
+        """One query each for queued tasks and running ones whose lease ran out, so each reads the (state, [lane,]
+        run_at) index from its first due entry (an OR of the two made the database sort every queued task)."""
+        out = []
+        for due in (Task.state == "queued", (Task.state == "running") & (Task.lease_until < now)):
+            q = select(Task).where(due, Task.run_at <= now)
+            out.append(q if lane is None else q.where(Task.lane == lane))
+        return out
+
+    def _claim(self, lane: int | None = ANY_LANE) -> Task | None:
+        """The due task that comes first (by run_at, id) in ``lane`` (or any): queued, or running on a lease that
+        ran out."""
         now = utcnow()
         with self._sessions.begin() as s:
             found = []
-            for due in (Task.state == "queued", (Task.state == "running") & (Task.lease_until < now)):
-                q = select(Task).where(due, Task.run_at <= now).order_by(Task.run_at, Task.id).limit(1)
+            for q in self._due(now, lane):
+                q = q.order_by(Task.run_at, Task.id).limit(1)
                 if s.get_bind().dialect.name == "postgresql":
                     q = q.with_for_update(skip_locked=True)
                 found.extend(s.scalars(q))
@@ -88,12 +107,20 @@ class TaskQueue:
             s.expunge(task)
             return task
 
-    def run_one(self, core: "Core") -> bool:
-        """Claim and run one due task; False if none was due."""
-        task = self._claim()
+    def due(self, lane: int | None = ANY_LANE) -> bool:
+        """Whether a task in ``lane`` (or any) is due now (nothing is claimed)."""
+        now = utcnow()
+        with self._sessions() as s:
+            return any(s.execute(q.with_only_columns(Task.id).limit(1)).first() is not None
+                       for q in self._due(now, lane))
+
+    def run_one(self, core: "Core", lane: int | None = ANY_LANE) -> bool:
+        """Claim and run one due task (of ``lane``, or any); False if none was due."""
+        task = self._claim(lane)
         if task is None:
             return False
         fn = self._handlers.get(task.kind)
+        core.refresh()  # settings another process changed (e.g. a repository created since this one last looked)
         try:
             if fn is None:
                 raise LookupError(f"no handler for task kind {task.kind!r} in this process")
@@ -151,15 +178,19 @@ class TaskQueue:
         with self._sessions() as s:
             return [{"id": t.id, "kind": t.kind, "state": t.state, "attempts": t.attempts,
                      "max_attempts": t.max_attempts, "run_at": t.run_at.isoformat() if t.run_at else None,
-                     "last_error": t.last_error, "payload": t.payload} for t in s.scalars(q)]
+                     "last_error": t.last_error, "payload": t.payload,
+                     "lane": "helper" if t.lane == HELPER else "any"} for t in s.scalars(q)]
 
 
 class Worker:
-    """A daemon thread that runs due tasks; it sleeps ``poll`` seconds when idle (or until this process queues work)."""
+    """A daemon thread that runs due tasks; it sleeps ``poll`` seconds when idle (or until this process queues work).
+    With a ``helper`` (a server's), it runs the in-process lane only and starts the helper whenever helper-lane work
+    is due and it is not running."""
 
-    def __init__(self, core: "Core", *, poll: float = 1.0):
+    def __init__(self, core: "Core", *, poll: float = 1.0, helper: "HelperProcess | None" = None):
         self._core = core
         self._poll = poll
+        self._helper = helper
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -169,10 +200,12 @@ class Worker:
             self._thread.start()
 
     def _loop(self) -> None:
-        queue = self._core.tasks
+        queue, helper = self._core.tasks, self._helper
         while not self._stop.is_set():
             try:
-                ran = queue.run_one(self._core)
+                ran = queue.run_one(self._core, IN_PROCESS if helper is not None else ANY_LANE)
+                if not ran and helper is not None and not helper.running() and queue.due(HELPER):
+                    helper.start()
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: try again later
                 log.exception("background worker error")
                 ran = False
@@ -186,3 +219,5 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._helper is not None:
+            self._helper.stop(timeout)

@@ -82,10 +82,15 @@ def test_policy_api_and_cli(server, tmp_path):
     server.create_repo(repo)
     files = [_wheel(tmp_path / "d", "alpha", v) for v in ("0.9", "1.0")] + [_wheel(tmp_path / "d", "beta", "2.0")]
     assert twine_upload(tmp_path, f"{server.url}/{repo}/legacy/", files, token=server.token).ok
-    # the three versions' first scans run in background work: let them finish before any scan policy exists, or a
-    # late scan.completed would (rightly) let the policy enabled below act on alpha 0.9 as well
-    wait_until(lambda: len(server.api("GET", "/api/v1/events", params={
-        "repository": repo, "type": "scan.completed"}).json()) >= 3, "the first scans of the uploads", timeout=120)
+    # the three versions' first scans run in background work (the task helper), and their scan.completed events
+    # are handed to subscribers (the policy engine) by the server's worker after that: let all of it finish before
+    # any scan policy exists, or a late delivery would (rightly) let the policy enabled below act on alpha 0.9 too
+    scanned = wait_until(lambda: len(ids := {e["id"] for e in server.api("GET", "/api/v1/events", params={
+        "repository": repo, "type": "scan.completed"}).json()}) >= 3 and ids, "the first scans of the uploads",
+        timeout=120)
+    wait_until(lambda: not [t for t in server.api("GET", "/api/v1/tasks").json()
+                            if t["kind"].startswith("event:") and t["payload"].get("event") in scanned],
+               "the deliveries of the scans' events", timeout=60)
 
     # bad CEL: 400 with the compiler's message; other mistakes too
     r = server.api("POST", "/api/v1/policies", json={"name": "bad", "events": ["upload"], "action": "deny",

@@ -191,3 +191,33 @@ def test_no_background_work_is_queued_when_nothing_would_use_it(tmp_path):
             assert c.tasks.pending() == 0 and len(c.events.list(repository="dev")) == 1
         finally:
             c.close()
+
+
+def test_helper_lane_tasks_are_left_to_the_helper(core):
+    from wharf.tasks import HELPER, IN_PROCESS
+
+    seen = []
+    core.tasks.register("heavy", lambda _c, p: seen.append(("heavy", p["x"])), helper=True)
+    core.tasks.register("light", lambda _c, p: seen.append(("light", p["x"])))
+    core.tasks.enqueue("heavy", {"x": 1})
+    core.tasks.enqueue("light", {"x": 2})
+    assert [t["lane"] for t in core.tasks.list()] == ["any", "helper"]
+    assert core.tasks.due(HELPER) and core.tasks.due(IN_PROCESS)
+    # a server's worker thread runs its own lane only
+    assert core.tasks.run_one(core, IN_PROCESS) and seen == [("light", 2)]
+    assert not core.tasks.run_one(core, IN_PROCESS) and not core.tasks.due(IN_PROCESS)
+    assert core.tasks.due(HELPER)
+    # the helper (or `wharf worker`, any lane) runs the rest
+    assert core.tasks.run_one(core, HELPER) and seen == [("light", 2), ("heavy", 1)]
+    assert not core.tasks.due(HELPER) and not core.tasks.due()
+
+
+def test_a_helper_task_whose_lease_ran_out_is_due_again_in_its_lane(core):
+    from wharf.tasks import HELPER, IN_PROCESS
+
+    core.tasks.register("heavy", lambda _c, p: None, helper=True)
+    core.tasks.enqueue("heavy", {})
+    with core.sessions.begin() as s:  # the helper claimed it, then was killed
+        s.execute(update(Task).values(state="running", lease_until=utcnow() - timedelta(seconds=1)))
+    assert not core.tasks.due(IN_PROCESS) and core.tasks.due(HELPER)
+    assert core.tasks.run_one(core, HELPER) and core.tasks.list() == []

@@ -94,8 +94,8 @@ class AdvisoryService:
     # -- wiring (scans, tasks) ----------------------------------------------------------------------------------
     def _register(self) -> None:
         self.core.scans.register(ANALYZER, analyze, coordinates=True)
-        self.core.tasks.register(_TASK, _scheduled_import)
-        self.core.tasks.register(_RESCAN, _rescan_task)
+        self.core.tasks.register(_TASK, _scheduled_import, helper=True)
+        self.core.tasks.register(_RESCAN, _rescan_task, helper=True)
 
     def schedule(self, delay: float = 0.0) -> int | None:
         """Queue the next import from the configured URL (``advisories_url``), unless one is already queued."""
