@@ -3,7 +3,9 @@ background work, never in the request path.
 
 A subscriber (webhooks, scans, policies, ...) registers a function in every process at start-up; ``emit`` stores the
 event and, in the same transaction, one task per interested subscriber, so a slow or failing subscriber is retried
-on its own and never delays the write that caused the event or the other subscribers.
+on its own and never delays the write that caused the event or the other subscribers. A subscriber whose whole work
+is to queue a task of its own (the scan of a new version) registers with ``on_store`` instead: it queues that task in
+the event's transaction, sparing every event a delivery task (claim, run, finish: three more writes).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ EVENT_TYPES = frozenset({
 })
 
 Subscriber = Callable[["Core", "Event"], None]
+Queuer = Callable[[Session, "Event"], None]
 _INSERT = insert(EventRow.__table__).returning(EventRow.__table__.c.id)  # built once: emit is on the upload path
 
 
@@ -60,6 +63,12 @@ def file_entries(files: Iterable["LiveFile"]) -> tuple[dict[str, Any], ...]:
     return tuple({"filename": f.filename, "key": f.key, "sha256": f.sha256, "size": f.size} for f in files)
 
 
+def _interested(subscribers: dict[str, tuple[Any, frozenset[str] | None, Callable[[Event], bool] | None]],
+                event: Event) -> list[str]:
+    return [name for name, (_fn, types, when) in subscribers.items()
+            if (types is None or event.type in types) and (when is None or when(event))]
+
+
 def _from_row(row: EventRow) -> Event:
     return Event(row.type, row.repository, row.package, row.version, tuple(row.files or ()), row.actor,
                  dict(row.detail or {}), row.format, row.id, row.at)
@@ -70,16 +79,27 @@ class EventBus:
         self._sessions = sessions
         self._tasks = tasks
         self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
+        self._queuers: dict[str, tuple[Queuer, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
 
     def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None, *,
                   when: Callable[[Event], bool] | None = None) -> None:
         """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on; ``when``
         (checked at emit time) skips queueing work that would do nothing (e.g. no webhook subscribed)."""
+        self._subscribers[name] = (fn, self._types(types), when)
+        self._tasks.register(f"event:{name}", lambda core, payload: self._deliver(core, name, payload))
+
+    def on_store(self, name: str, fn: Queuer, types: Collection[str] | None = None, *,
+                 when: Callable[[Event], bool] | None = None) -> None:
+        """Call ``fn(session, event)`` inside the transaction that stores every event (of ``types``) emitted from
+        now on, for work that is only queueing a task: ``fn`` writes through ``session`` alone, and quickly."""
+        self._queuers[name] = (fn, self._types(types), when)
+
+    @staticmethod
+    def _types(types: Collection[str] | None) -> frozenset[str] | None:
         unknown = set(types or ()) - EVENT_TYPES
         if unknown:
             raise ValueError(f"unknown event types {sorted(unknown)}")
-        self._subscribers[name] = (fn, frozenset(types) if types is not None else None, when)
-        self._tasks.register(f"event:{name}", lambda core, payload: self._deliver(core, name, payload))
+        return frozenset(types) if types is not None else None
 
     def _deliver(self, core: "Core", name: str, payload: dict[str, Any]) -> None:
         sub = self._subscribers.get(name)
@@ -95,25 +115,23 @@ class EventBus:
         # subscribers are chosen before the write transaction opens: a ``when`` may read the database, and on SQLite
         # a second connection of this thread would wait on our own write lock (with ``session`` the caller's
         # transaction is already open: ``when`` functions must then not query)
-        names = self._interested(event)
+        names, queuers = _interested(self._subscribers, event), _interested(self._queuers, event)
         if session is None:
             with self._sessions.begin() as s:
-                event_id = self._store(s, event, names)
+                event_id = self._store(s, event, names, queuers)
             self._tasks.wakeup.set()
             return event_id
-        return self._store(session, event, names)
+        return self._store(session, event, names, queuers)
 
-    def _interested(self, event: Event) -> list[str]:
-        return [name for name, (_fn, types, when) in self._subscribers.items()
-                if (types is None or event.type in types) and (when is None or when(event))]
-
-    def _store(self, s: Session, event: Event, names: list[str]) -> int:
+    def _store(self, s: Session, event: Event, names: list[str], queuers: list[str]) -> int:
         event_id = int(s.execute(_INSERT, {
             "type": event.type, "repository": event.repository, "format": event.format, "package": event.package,
             "version": event.version, "actor": event.actor, "files": list(event.files), "detail": event.detail,
             "at": event.at or utcnow()}).scalar_one())
         for name in names:
             self._tasks.enqueue(f"event:{name}", {"event": event_id}, session=s)
+        for name in queuers:
+            self._queuers[name][0](s, event)
         return event_id
 
     def get(self, event_id: int) -> Event | None:

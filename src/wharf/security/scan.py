@@ -59,8 +59,8 @@ class ScanService:
         self._analyzers: dict[str, Analyzer] = {}
         self._coordinates: set[str] = set()  # analyzers that need only the name and version, not the files
         core.tasks.register("scan", self._scan_task, helper=True)  # CPU-heavy: the task helper's (tasks/helper.py)
-        core.events.subscribe("scans", self._on_created, types={"package.created"},
-                              when=lambda _e: bool(self._analyzers) and core.settings.vetting)
+        core.events.on_store("scans", self._on_created, types={"package.created"},
+                             when=lambda _e: bool(self._analyzers) and core.settings.vetting)
 
     def register(self, name: str, fn: Analyzer, *, coordinates: bool = False) -> None:
         """Add an analyzer; ``coordinates``: it judges a package version by name and version alone (its target has
@@ -74,12 +74,13 @@ class ScanService:
         return sorted(self._analyzers)
 
     # -- triggers -------------------------------------------------------------------------------------------
-    def _on_created(self, core: "Core", event: Event) -> None:
+    def _on_created(self, session: Session, event: Event) -> None:
+        """A new version's (or file's) scan, queued with its ``package.created`` event."""
         if event.package is None or event.version is None:
             return
         key = f"scan:{event.repository}:{event.package}:{event.version}"
-        core.tasks.enqueue("scan", {"repository": event.repository, "name": event.package, "version": event.version},
-                           dedupe_key=key, max_attempts=3)
+        self._core.tasks.enqueue("scan", {"repository": event.repository, "name": event.package,
+                                          "version": event.version}, dedupe_key=key, max_attempts=3, session=session)
 
     def _scan_task(self, core: "Core", payload: dict[str, Any]) -> None:
         repo = core.repos.get(payload["repository"])

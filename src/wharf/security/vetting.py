@@ -2,19 +2,20 @@
 them what they need from the repository (the format plugin, trusted names, limits).
 
 Scans run in background tasks (``package.created`` -> ``scan``), never in the upload's request; ``Settings.vetting``
-off queues nothing. While this process takes uploads in a burst, scans wait (a few seconds at most) so they do not
-compete with the uploads for the process and its CPU. Attached in ``Core.__init__`` as ``core.vetting``.
+off queues nothing. While the server takes uploads in a burst (in any of its processes), scans wait (a few seconds
+at most) so they do not compete with the uploads for the CPU and the database. Attached in ``Core.__init__`` as ``core.vetting``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from ..core.signal import Beat
 from ..db.models import Repository, RepositoryContent
 from . import licences, malware, typosquat
 from .archive import Limits
@@ -41,7 +42,8 @@ class VettingService:
         self.burst = 2  # ingests within ``burst_window`` seconds that make a burst
         self.burst_window = 1.0
         self.max_wait = 5.0  # seconds a scan waits for a burst to end, at most
-        self._recent: deque[float] = deque(maxlen=16)
+        # uploads of every process of this data directory (scans may run in the task helper, which takes none)
+        self._uploads = Beat(Path(core.settings.data) / "state" / "uploads.beat")
         self._names: dict[int, _RepoNames] = {}  # repository id -> its names as typosquat candidates
         self._names_lock = threading.Lock()
         core.after_ingest.append(self._stamp)
@@ -51,10 +53,10 @@ class VettingService:
 
     # -- analyzers (``fn(core, target) -> {"status", "summary", "findings"}``) ------------------------------
     def _stamp(self, core: "Core", repo: Any, result: Any, decisions: Any, action: Any = None) -> None:
-        self._recent.append(time.monotonic())
+        self._uploads.mark()
 
     def _busy(self, now: float) -> bool:
-        return sum(1 for t in list(self._recent) if now - t < self.burst_window) >= self.burst
+        return self._uploads.since(now - self.burst_window) >= self.burst
 
     def yield_to_uploads(self) -> float:
         """Wait (at most ``max_wait``) while uploads arrive in a burst; returns the seconds waited."""

@@ -90,7 +90,9 @@ class TaskQueue:
 
     def _claim(self, lane: int | None = ANY_LANE) -> Task | None:
         """The due task that comes first (by run_at, id) in ``lane`` (or any): queued, or running on a lease that
-        ran out."""
+        ran out. A read first: an idle poll (or a wakeup with nothing for this lane) takes no write lock."""
+        if not self.due(lane):
+            return None
         now = utcnow()
         with self._sessions.begin() as s:
             found = []

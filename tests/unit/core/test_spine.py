@@ -106,6 +106,28 @@ def test_events_reach_each_subscriber_and_a_failing_one_is_retried_alone(core):
         core.events.emit(Event("package.exploded", "r"))
 
 
+def test_a_queuing_subscriber_queues_in_the_event_transaction(core):
+    """``on_store``: the subscriber's task commits (or not) with the event itself; no delivery task is queued."""
+    core.tasks.register("follow-up", lambda c, payload: None)
+    core.events.on_store("queue", lambda s, e: core.tasks.enqueue("follow-up", {"package": e.package}, session=s),
+                         types={"package.created"}, when=lambda e: e.package != "skipped")
+    core.events.emit(Event("package.created", "r", "pkg", "1.0"))
+    core.events.emit(Event("package.created", "r", "skipped", "1.0"))
+    core.events.emit(Event("package.deleted", "r", "pkg", "1.0"))
+    def queued():
+        return [(t["kind"], t["payload"]) for t in core.tasks.list() if t["kind"] != "scan"]  # (vetting's own)
+
+    assert queued() == [("follow-up", {"package": "pkg"})]
+    with pytest.raises(RuntimeError):
+        with core.sessions.begin() as s:
+            core.events.emit(Event("package.created", "r", "rolled-back", "1.0"), session=s)
+            raise RuntimeError("the write that caused the event fails")
+    assert len(queued()) == 1 and [e.package for e in core.events.list(repository="r")] == ["pkg", "skipped",
+                                                                                                     "pkg"]
+    with pytest.raises(ValueError):
+        core.events.on_store("bad", lambda s, e: None, types={"package.exploded"})
+
+
 def _new(core, name="pkg", version="1.0", data=b"wheel bytes"):
     return NewArtifact("python", name, version, f"{name}-{version}-py3-none-any.whl", core.blobs.put_bytes(data))
 
