@@ -156,6 +156,7 @@ ROWS: tuple[Row, ...] = (
     Row("GET", V1 + "/events", 200, glob=SERVER_ADMIN),
     Row("GET", V1 + "/events", 200, query="?repository={repo}", **R),
     Row("GET", V1 + "/tasks", 200, glob=SERVER_ADMIN),
+    Row("GET", V1 + "/tasks/summary", 200, glob=SERVER_ADMIN),
     # -- promotion: read on the (public) source, write on the destination; trails and jobs show what one may read --
     Row("POST", V1 + "/promotions", 200, body="promotion", **W),
     Row("GET", V1 + "/promotions", 200, glob=ANYONE),

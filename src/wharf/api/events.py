@@ -31,3 +31,11 @@ def list_tasks(core: CoreDep, caller: CallerDep, state: str | None = None,
     """Queued, running and failed background tasks (server admin)."""
     caller.require("admin", None)
     return core.tasks.list(state=state, limit=limit)
+
+
+@router.get("/tasks/summary")
+def task_summary(core: CoreDep, caller: CallerDep) -> dict[str, Any]:
+    """How much background work there is (server admin): counts per state (``due``: queued and due now, not waiting
+    on a retry's backoff or a schedule) and per kind."""
+    caller.require("admin", None)
+    return core.tasks.summary()

@@ -162,6 +162,19 @@ class TaskQueue:
         with self._sessions() as s:
             return int(s.scalar(q) or 0)
 
+    def summary(self) -> dict[str, Any]:
+        """Counts of the whole queue: per state, how many queued tasks are due now, per kind and state."""
+        now = utcnow()
+        with self._sessions() as s:
+            rows = s.execute(select(Task.kind, Task.state, func.count(Task.id)).group_by(Task.kind, Task.state)).all()
+            due = int(s.scalar(select(func.count(Task.id)).where(Task.state == "queued", Task.run_at <= now)) or 0)
+        states: dict[str, int] = {"queued": 0, "running": 0, "failed": 0}
+        kinds: dict[str, dict[str, int]] = {}
+        for kind, state, n in rows:
+            states[state] = states.get(state, 0) + n
+            kinds.setdefault(kind, {})[state] = n
+        return {**states, "due": due, "kinds": kinds}
+
     def drain(self, core: "Core", timeout: float = 30.0) -> bool:
         """Run due work here until nothing is queued or running (other workers may help); False on timeout.
         Retries that are not yet due count as pending: a caller waiting for them waits for their backoff."""

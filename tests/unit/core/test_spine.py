@@ -54,6 +54,23 @@ def test_task_retries_with_backoff_then_fails_for_good(core):
     assert core.tasks.pending() == 0
 
 
+def test_task_summary_counts_the_whole_queue(core):
+    core.tasks.register("work", lambda _c, p: None)
+    for i in range(1005):  # more than a task list page holds
+        core.tasks.enqueue("work", {"x": i})
+    core.tasks.enqueue("later", {}, delay=3600)
+    core.tasks.enqueue("nobody-handles-this", {}, max_attempts=1)
+    assert core.tasks.run_pending(core, limit=3) == 3  # the first three by run_at: all "work"
+    summary = core.tasks.summary()
+    assert (summary["queued"], summary["running"], summary["failed"], summary["due"]) == (1004, 0, 0, 1003)
+    assert summary["kinds"] == {"work": {"queued": 1002}, "later": {"queued": 1},
+                                "nobody-handles-this": {"queued": 1}}
+    core.tasks.run_pending(core)
+    summary = core.tasks.summary()
+    assert (summary["queued"], summary["failed"], summary["due"]) == (1, 1, 0)
+    assert summary["kinds"]["nobody-handles-this"] == {"failed": 1}
+
+
 def test_task_success_is_removed_and_dedupe_key_collapses(core):
     seen = []
     core.tasks.register("work", lambda _c, p: seen.append(p["x"]))
