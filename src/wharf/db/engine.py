@@ -1,4 +1,9 @@
-"""Engine construction: SQLite (WAL + BEGIN IMMEDIATE) or PostgreSQL, and Alembic upgrades."""
+"""Engine construction: SQLite (WAL + BEGIN IMMEDIATE for writes) or PostgreSQL, and Alembic upgrades.
+
+Sessions follow one rule: a write is ``sessions.begin()`` (SQLite: ``BEGIN IMMEDIATE``, the write lock taken at the
+start, so writers queue instead of failing when a read turns into a write); a session used without ``begin()`` only
+reads (SQLite: a deferred ``BEGIN``, which in WAL mode neither waits for writers nor holds them up; whatever it might
+change is rolled back when it closes)."""
 
 from __future__ import annotations
 
@@ -32,8 +37,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):  # type: ignore[no-untyped-def]
-            # Deferred BEGIN fails under concurrent read-then-write ("database is locked"); IMMEDIATE serialises writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Deferred BEGIN fails under concurrent read-then-write ("database is locked"); IMMEDIATE serialises
+            # writers. A read-only session's connection says so (make_sessionmaker) and needs no lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ) else "BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):
@@ -41,8 +47,22 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
 
 
+_READ = "wharf_read_only"
+
+
+class _Session(Session):
+    """Bound for reading until ``begin()`` is called on it (as ``sessionmaker.begin()`` does): then for writing."""
+
+    def begin(self, nested: bool = False):  # type: ignore[no-untyped-def]
+        if not nested and self._transaction is None:
+            self.bind = self.info["writer"]
+        return super().begin(nested=nested)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions as the module docstring describes: ``begin()`` writes, a plain session reads."""
+    reader = engine.execution_options(**{_READ: True}) if is_sqlite(engine) else engine
+    return sessionmaker(reader, class_=_Session, expire_on_commit=False, info={"writer": engine})
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
