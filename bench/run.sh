@@ -55,7 +55,7 @@ else
   N=2000; M=5
   RUN_ARGS=(--rounds 3 --duration 10 --large-count 20 --pip-projects 20 --pip-rounds 3
             --upload-count 200 --upload-rounds 3)
-  SCALE_ARGS=(--small 1000 --large 100000 --versions 2000 --samples 20 --duration 5 --grow-timeout 600)
+  SCALE_ARGS=(--small 1000 --large 100000 --versions 2000 --samples 20 --duration 5 --grow-timeout 1100)
   PROXY_ARGS=(--rounds 3 --duration 4 --pip-rounds 3 --pip-projects 20)
   PROXY_DEFAULT=1
 fi

@@ -9,6 +9,7 @@ page only when its file changed (one ``stat`` per request).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -206,12 +207,25 @@ class PageStore:
         return f"{self.root}/{_check(repo)}/files/{sha256}/{filename}"
 
     def link_file(self, repo: str, sha256: str, filename: str, target: Path) -> None:
-        path = Path(self._link_path(repo, sha256, filename))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".tmp-{os.getpid()}-{threading.get_ident()}-{filename}"  # unique per thread
-        tmp.unlink(missing_ok=True)
-        os.symlink(target, tmp)
-        os.replace(tmp, path)
+        path = self._link_path(repo, sha256, filename)
+        try:
+            os.symlink(target, path)  # atomic: the link is there whole or not at all
+            return
+        except FileNotFoundError:  # the first file with this digest here
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            try:
+                os.symlink(target, path)
+                return
+            except FileExistsError:
+                pass
+        except FileExistsError:
+            pass
+        if os.readlink(path) != str(target):  # linked to another blob before (e.g. the store moved): relink
+            tmp = f"{os.path.dirname(path)}/.tmp-{os.getpid()}-{threading.get_ident()}-{filename}"  # unique per thread
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.replace(tmp, path)
 
     def unlink_file(self, repo: str, sha256: str, filename: str) -> None:
         """Unpublish a file and the files derived from it (``<filename>.<suffix>``, e.g. PEP 658 metadata)."""

@@ -58,15 +58,13 @@ class _LocalWriter:
         if expect_sha256 is not None and expect_sha256.lower() != sha:
             self.abort()
             raise DigestMismatch(f"expected sha256 {expect_sha256}, got {sha}")
-        os.fsync(self._fh.fileno())
-        self._fh.close()
         final = self._store._path(sha)
-        try:
-            # the bytes are already stored: touch them, so `wharf gc` (which deletes only files untouched for its
-            # grace period, after moving them aside) cannot remove them before this upload records its rows
-            os.utime(final)
+        if self._store._touch(final):  # already stored: these bytes are not needed (nor their fsync)
+            self._fh.close()
             self._path.unlink(missing_ok=True)
-        except FileNotFoundError:
+        else:
+            os.fsync(self._fh.fileno())
+            self._fh.close()
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(self._path, 0o644)
             os.replace(self._path, final)
@@ -112,7 +110,20 @@ class LocalBlobStore:
     def writer(self, *, algorithms: Iterable[str] = (), max_size: int | None = None) -> _LocalWriter:
         return _LocalWriter(self, algorithms, max_size)
 
+    @staticmethod
+    def _touch(final: Path) -> bool:
+        """Whether the blob is stored; if so, touched, so `wharf gc` (which deletes only files untouched for its
+        grace period, after moving them aside) cannot remove it before the write that found it records its rows."""
+        try:
+            os.utime(final)
+            return True
+        except FileNotFoundError:
+            return False
+
     def put_bytes(self, data: bytes) -> BlobRef:
+        sha = hashlib.sha256(data).hexdigest()
+        if self._touch(self._path(sha)):  # (e.g. a wheel's METADATA, already stored from its .metadata file)
+            return BlobRef(sha, len(data), {"sha256": sha})
         w = self.writer()
         try:
             w.write(data)

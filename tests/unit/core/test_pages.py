@@ -78,6 +78,22 @@ def test_file_links_publish_and_unpublish(tmp_path):
     assert os.path.exists(blob)  # the blob itself is never touched
 
 
+def test_linking_again_is_a_no_op_and_a_new_target_replaces_the_link(tmp_path):
+    pages = PageStore(tmp_path / "pages")
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(b"old")
+    new.write_bytes(b"new")
+    sha = "b" * 64
+    pages.link_file("dev", sha, "f.bin", old)
+    pages.link_file("dev", sha, "f.bin", old)
+    path, _ = pages.file_path("dev", sha, "f.bin")
+    assert open(path, "rb").read() == b"old"
+    pages.link_file("dev", sha, "f.bin", new)
+    path, _ = pages.file_path("dev", sha, "f.bin")
+    assert open(path, "rb").read() == b"new"
+    assert sorted(os.listdir(os.path.dirname(path))) == ["f.bin"]  # no temporary link left behind
+
+
 def test_stale_marks_are_cleared_by_a_render_that_caught_up(tmp_path):
     pages = PageStore(tmp_path)
     pages.write("dev", "simple/~root", 1, {"html": b"a"})

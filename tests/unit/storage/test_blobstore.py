@@ -50,6 +50,20 @@ def test_second_write_of_same_bytes_is_deduplicated(store):
     assert len(list(store.iter_blobs())) == 1 and list(store.tmp_dir.iterdir()) == []
 
 
+def test_storing_bytes_already_stored_touches_the_blob_for_gc(store):
+    a = store.put_bytes(b"kept")
+    path = store.local_path(a.sha256)
+    os.utime(path, (1_000_000, 1_000_000))  # as old as a blob `wharf gc` may take
+    assert store.put_bytes(b"kept") == a
+    assert os.stat(path).st_mtime > 1_000_000
+    os.utime(path, (1_000_000, 1_000_000))
+    w = store.writer()
+    w.write(b"kept")
+    assert w.commit() == a and not w.created
+    assert os.stat(path).st_mtime > 1_000_000
+    assert list(store.tmp_dir.iterdir()) == [] and len(list(store.iter_blobs())) == 1
+
+
 def test_size_limit_and_expected_digest(store):
     w = store.writer(max_size=10)
     w.write(b"12345")
