@@ -210,6 +210,31 @@ def test_defaults_data_in_cwd_and_port_8080(tmp_path):
         pytest.skip("port 8080 is taken on this machine: the default data directory was checked, the default port not")
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                if entry.isdigit() and fh.read().rsplit(")", 1)[1].split()[1] == str(pid):
+                    found.append(int(entry))
+        except OSError:  # not a process, or it ended meanwhile
+            pass
+    return found
+
+
+def test_one_worker_serves_in_one_process_and_stops_cleanly(tmp_path):
+    """With one worker the server process serves requests itself (no supervisor beside a forked worker), and
+    SIGTERM stops it with status 0."""
+    port = free_port()
+    with serving(["--data", str(tmp_path / "data"), "--port", str(port)], port=port, env=_base_env(), cwd=tmp_path,
+                 log=tmp_path / "serve.log") as proc:
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+        assert _children(proc.pid) == []
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert _refused(port)
+
+
 # -- several workers -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WharfServer]:
