@@ -208,18 +208,14 @@ class PageStore:
 
     def link_file(self, repo: str, sha256: str, filename: str, target: Path) -> None:
         path = self._link_path(repo, sha256, filename)
-        try:
-            os.symlink(target, path)  # atomic: the link is there whole or not at all
-            return
-        except FileNotFoundError:  # the first file with this digest here
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+        for _ in range(2):
             try:
-                os.symlink(target, path)
+                os.symlink(target, path)  # atomic: the link is there whole or not at all
                 return
+            except FileNotFoundError:  # the first file with this digest here
+                os.makedirs(os.path.dirname(path), exist_ok=True)
             except FileExistsError:
-                pass
-        except FileExistsError:
-            pass
+                break
         if os.readlink(path) != str(target):  # linked to another blob before (e.g. the store moved): relink
             tmp = f"{os.path.dirname(path)}/.tmp-{os.getpid()}-{threading.get_ident()}-{filename}"  # unique per thread
             with contextlib.suppress(FileNotFoundError):
