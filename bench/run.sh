@@ -12,6 +12,7 @@
 #   PEERS_VENV             peers venv (default /tmp/peers/venv; made by install_peers.sh if missing)
 #   BENCH_WORK             scratch dir for Wharf data + peers (default /tmp/wharf-bench)
 #   BENCH_SKIP_PEERS=1     skip the run.py peer comparison
+#   BENCH_CEILING=0        do not measure the bare server stack (ceiling.py) beside Wharf in run.py
 #   BENCH_SKIP_SCALING=1   skip scaling.py
 #   BENCH_PROXY=0|1        proxy/group stage (proxy.py) on the loaded Wharf; default 1 in the full run, 0 in quick
 #   BENCH_RESULTS=DIR      where results go (default bench/results)
@@ -28,6 +29,7 @@ SHARED="$(cd "$SHARED" && pwd)"
 PEERS_VENV="${PEERS_VENV:-/tmp/peers/venv}"
 PY="$PEERS_VENV/bin/python"
 WHARF="${WHARF_BIN:-$ROOT/.venv/bin/wharf}"
+WHARF_PY="$(dirname "$WHARF")/python"   # the interpreter of Wharf's virtualenv (ceiling.py needs granian)
 QUICK="${BENCH_QUICK:-0}"
 WORK="${BENCH_WORK:-/tmp/wharf-bench}"
 RESULTS="${BENCH_RESULTS:-$HERE/results}"
@@ -83,6 +85,7 @@ WORKERS_ARGS=()
 [ -n "${WHARF_WORKERS:-}" ] && WORKERS_ARGS=(--workers "$WHARF_WORKERS")
 STARTED=0
 cleanup() {
+  if [ -n "${CPID:-}" ]; then kill "$CPID" 2>/dev/null || true; fi
   if [ "$STARTED" = 1 ] && [ -f "$STATE" ]; then "$PY" "$HERE/wharfbench.py" stop --state "$STATE" || true; fi
   if [ "${PEERS_STARTED:-0}" = 1 ]; then "$PY" "$SHARED/peers.py" stop --workdir "$WORK/peers" >/dev/null 2>&1 || true; fi
 }
@@ -117,14 +120,25 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
   # stop leftovers of an aborted earlier run of ours (only PIDs recorded in our own workdir)
   "$PY" "$SHARED/peers.py" stop --workdir "$WORK/peers" >/dev/null 2>&1 || true
   PEERS_STARTED=1
-  say "run.py: nginx-static, pypiserver, devpi vs wharf"
+  # the serving stack's ceiling: a bare ASGI app on the same server options, pages and files from memory
+  CEIL_ARGS=()
+  if [ "${BENCH_CEILING:-1}" = 1 ]; then
+    CPORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$WHARF_PY" "$HERE/ceiling.py" --corpus "$CORPUS" --port "$CPORT" --workdir "$RUNDIR/ceiling" \
+        >"$RUNDIR/ceiling.log" 2>&1 &
+    CPID=$!
+    for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 && break; sleep 0.5; done
+    CEIL_ARGS=(--target "granian-bare=http://127.0.0.1:$CPORT/simple/" --pid "granian-bare=$CPID")
+  fi
+  say "run.py: nginx-static, pypiserver, devpi vs wharf${CPID:+ and granian-bare}"
   # shellcheck disable=SC2086
   "$PY" "$SHARED/run.py" --corpus "$CORPUS" --start nginx-static,pypiserver,devpi \
       --workdir "$WORK/peers" --venv "$PEERS_VENV" \
       --target "wharf=$BASE/bench/simple/" --upload "wharf=$BASE/bench/legacy/" \
-      --auth "wharf=__token__:$TOKEN" --pid "wharf=$WPID" \
+      --auth "wharf=__token__:$TOKEN" --pid "wharf=$WPID" "${CEIL_ARGS[@]}" \
       "${RUN_ARGS[@]}" --json "$RUN_JSON" --markdown "$RESULTS/$NAME.md" ${BENCH_RUN_ARGS:-} \
     || say "WARNING: run.py exited with an error"
+  if [ -n "${CPID:-}" ]; then kill "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; CPID=; fi
   PEERS_STARTED=0
   # the throwaway token is recorded in run.py's argv: scrub it
   [ -f "$RUN_JSON" ] && sed -i "s/$TOKEN/<redacted>/g" "$RUN_JSON"

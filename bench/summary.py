@@ -90,6 +90,17 @@ def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
     npip = ((run.get("meta") or {}).get("params") or {}).get("pip_projects")
     add(f"pip install of {fmt(npip)} projects <= 1.1x nginx-static time", fmt(r) + " x",
         f"{fmt(w)} s vs nginx {fmt(n)} s", None if r is None else r <= 1.1)
+    # the serving stack's own ceiling (ceiling.py, target granian-bare), when the run measured it: info rows
+    cb = "granian-bare"
+    for scen, key, what in (("simple-project", "rps", "/simple/<project>/ req/s"),
+                            ("download-small", "rps", "small-file download req/s"),
+                            ("download-large", "mb_s", "50 MB download MB/s")):
+        b, w, n = med(run, scen, cb, key), med(run, scen, t, key), med(run, scen, ng, key)
+        if b is not None:
+            rows.append({"target": f"  {what}: Wharf vs the bare server stack (ceiling.py)",
+                         "value": fmt(ratio(w, b)) + " x",
+                         "detail": f"{fmt(w)} vs {fmt(b)}; the bare stack is {fmt((ratio(b, n) or 0) * 100)} % of nginx",
+                         "result": "info"})
     # scaling
     s = (sc or {}).get("summary") or {}
     g = s.get("p50_growth")

@@ -29,7 +29,10 @@ from .signal import ChangeSignal
 __all__ = ["Page", "PageStore"]
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9@_~][A-Za-z0-9._/~@+-]*$")
-_CACHE_BYTES = 24 * 1024 * 1024  # parsed pages kept per process (least recently used go first)
+_CACHE_BYTES = 16 * 1024 * 1024  # memory for parsed pages per process (least recently used go first)
+# What a cached page costs beyond its file's bytes (Page, dicts, tuples, etags, the path key), measured at ~1.2 KB:
+# a catalog of tiny pages would otherwise hold about twice its budget.
+_ENTRY_COST = 1200
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ class PageStore:
         hit = self._paths.get((repo, key))
         if hit is None:
             hit = f"{self.root}/{_check(repo)}/{_check(key)}.page"
-            if len(self._paths) > 50_000:
+            if len(self._paths) > 8192:  # ~250 bytes each: a memo for the hot set, not a catalog
                 self._paths.clear()
             self._paths[(repo, key)] = hit
         return hit
@@ -174,16 +177,16 @@ class PageStore:
                     meta.get("meta") or {})
         self._forget(path)
         self._cache[path] = (sig, page, changes)
-        self._cached_bytes += st.st_size
+        self._cached_bytes += st.st_size + _ENTRY_COST
         while self._cached_bytes > _CACHE_BYTES and len(self._cache) > 1:
             _p, (evicted_sig, _page, _changes) = self._cache.popitem(last=False)
-            self._cached_bytes -= evicted_sig[2]
+            self._cached_bytes -= evicted_sig[2] + _ENTRY_COST
         return page
 
     def _forget(self, path: str) -> None:
         old = self._cache.pop(path, None)
         if old is not None:
-            self._cached_bytes -= old[0][2]
+            self._cached_bytes -= old[0][2] + _ENTRY_COST
 
     @staticmethod
     def _read_header(path: Path) -> int | None:

@@ -62,5 +62,6 @@ class Beat:
         self._next[0] = (i + 1) % (1 << 63)
 
     def since(self, t: float) -> int:
-        """How many of the kept times are at ``t`` or later."""
-        return sum(1 for x in self._times if x >= t)
+        """How many of the kept times are at ``t`` or later (a slot never marked holds 0.0: not a time, even when
+        ``t`` is before the clock's start, as an hour ago is on a machine booted less than an hour ago)."""
+        return sum(1 for x in self._times if x >= t and x > 0.0)

@@ -109,7 +109,7 @@ def test_stale_marks_are_cleared_by_a_render_that_caught_up(tmp_path):
 
 def test_page_cache_is_lru_within_its_byte_budget(tmp_path, monkeypatch):
     from wharf.core import pages as pages_mod
-    monkeypatch.setattr(pages_mod, "_CACHE_BYTES", 3 * 1100)
+    monkeypatch.setattr(pages_mod, "_CACHE_BYTES", 3 * (1100 + pages_mod._ENTRY_COST))
     store = PageStore(tmp_path)
     for i in range(3):
         store.write("dev", f"simple/p{i}", 1, {"html": b"x" * 1000})
@@ -120,4 +120,26 @@ def test_page_cache_is_lru_within_its_byte_budget(tmp_path, monkeypatch):
     store.write("dev", "simple/p3", 1, {"html": b"y" * 1000})
     store.read("dev", "simple/p3")  # over budget: the least recently used (p1) goes, not p0
     assert store.read("dev", "simple/p0") is hot
-    assert store._cached_bytes <= 3 * 1100
+    assert store._cached_bytes <= 3 * (1100 + pages_mod._ENTRY_COST)
+
+
+def test_page_cache_budget_counts_what_an_entry_costs_beyond_its_bytes(tmp_path, monkeypatch):
+    """A catalog of tiny pages: the budget bounds the cache's memory, not only the pages' bytes (each entry's objects
+    cost about as much as a small page)."""
+    import tracemalloc
+
+    from wharf.core import pages as pages_mod
+    monkeypatch.setattr(pages_mod, "_CACHE_BYTES", 200 * 1024)
+    store = PageStore(tmp_path)
+    for i in range(1000):
+        store.write("dev", f"simple/p{i}", 1, {"html": b"<a>x</a>" * 40, "json": b'{"x":1}' * 40})
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            assert store.read("dev", f"simple/p{i}") is not None
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(store._cache) < 1000  # the budget evicted
+    assert held <= 200 * 1024 * 1.25, f"cache holds {held} bytes for a {200 * 1024}-byte budget"
