@@ -14,11 +14,13 @@ rules that need the bytes make the fetch hold them until the gates have passed t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Mapping
 
 import anyio.to_thread
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces import RepoInfo
     from .services import Core
 
-__all__ = ["cached_document", "fetch_file", "admit", "UnreadableUpstream", "Parse", "Record"]
+__all__ = ["cached_document", "fetch_file", "admit", "UnreadableUpstream", "Parse", "Record", "PendingRecords"]
 
 log = logging.getLogger("wharf.proxy")
 
@@ -42,6 +44,38 @@ log = logging.getLogger("wharf.proxy")
 Parse = Callable[["httpx.Response"], tuple[dict[str, bytes], dict[str, Any]]]
 # record(blob, local path of the stored blob or None) after the blob is committed (runs in a worker thread)
 Record = Callable[[BlobRef, "Path | None"], Any]
+
+
+class PendingRecords:
+    """Proxied files whose last bytes a client has (or is being sent) and that this process has not recorded yet,
+    counted per repository. A file is recorded just after the client has it (off the download's path); a snapshot
+    of a proxy's current state waits for these (``wait_idle``), so that one taken right after an install through the
+    proxy holds what was installed. (Records in another server process are not seen: with several workers, a
+    snapshot can still miss a file fetched in the same instant.)"""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._counts: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, repo: str) -> Iterator[None]:
+        with self._cond:
+            self._counts[repo] = self._counts.get(repo, 0) + 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                left = self._counts[repo] - 1
+                if left:
+                    self._counts[repo] = left
+                else:
+                    del self._counts[repo]
+                self._cond.notify_all()
+
+    def wait_idle(self, repo: str, timeout: float) -> bool:
+        """Wait until no record of ``repo`` is pending in this process (False: still some after ``timeout``)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: repo not in self._counts, timeout)
 
 
 class UnreadableUpstream(ValueError):
@@ -217,17 +251,19 @@ async def _stream_and_store(core: "Core", repo: "RepoInfo", url: str, filename: 
         if not await serve_cached():  # (a quarantine raises 403 with its reason in there)
             raise HTTPError(404, f"{filename} was fetched from {up.base} but is not served here")
         return
-    try:
-        if not started:
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-        # the bytes are verified: the client gets them first, then they are stored (one thread hop)
-        await send({"type": "http.response.body", "body": b"" if head else pending})
-    finally:
+    with core.pending_records.hold(repo.name):  # from before the client has the last bytes until recorded
         try:
-            await anyio.to_thread.run_sync(_commit_and_record, core, writer, record)
-        except Exception:
-            writer.abort()
-            log.exception("could not cache a proxied file", extra={"fields": {"repository": repo.name, "file": filename}})
+            if not started:
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+            # the bytes are verified: the client gets them first, then they are stored (one thread hop)
+            await send({"type": "http.response.body", "body": b"" if head else pending})
+        finally:
+            try:
+                await anyio.to_thread.run_sync(_commit_and_record, core, writer, record)
+            except Exception:
+                writer.abort()
+                log.exception("could not cache a proxied file",
+                              extra={"fields": {"repository": repo.name, "file": filename}})
 
 
 def _commit_and_record(core: "Core", writer: Any, record: Record) -> None:

@@ -27,6 +27,7 @@ from .entitlements import EntitlementService
 from .webhooks import WebhookService
 from .interfaces import FormatPlugin, RepoInfo
 from .pages import PageStore
+from .proxying import PendingRecords
 from .promotion import PromotionService
 from .policy import PolicyService
 from .repositories import RepositoryService
@@ -61,6 +62,7 @@ class Core:
         self.audit = AuditLog(self.sessions)
         self.pages = PageStore(data / "pages")
         self.flights = SingleFlight(data / "state" / "locks")
+        self.pending_records = PendingRecords()  # proxied files sent but not yet recorded (snapshots wait for them)
         self._upstreams: dict[str, tuple[Any, str, Upstream]] = {}
         self._epoch = self.signal.current()
         # background work, the event stream and the ingest pipeline's extension points

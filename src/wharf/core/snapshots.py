@@ -51,6 +51,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 TOMBSTONE = "~tombstone"  # name/filename of the sentinel artifact tombstone rows point at
 log = logging.getLogger("wharf.snapshots")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PENDING_RECORDS_WAIT = 10.0  # seconds a snapshot of a proxy waits for files being recorded (then goes on)
 _READ_METHODS = ("GET", "HEAD")
 RETENTION_TASK = "snapshots.retention"
 
@@ -229,6 +230,8 @@ class SnapshotService:
         if not isinstance(name, str) or not _NAME_RE.match(name) or name.isdigit() or ".." in name:
             raise InvalidInput(f"invalid snapshot name {name!r}: 1-100 letters, digits, '.', '_' or '-', starting "
                                "with a letter or digit, not only digits (numbers name versions: /<repo>/~<number>/)")
+        if version is None and repo.kind == "proxy":  # "now" includes the files clients already have from it
+            self.core.pending_records.wait_idle(repo.name, PENDING_RECORDS_WAIT)
         with self.core.sessions.begin() as s:
             current = int(s.scalar(select(Repository.version).where(Repository.id == repo.id)) or 0)
             number = current if version is None else version

@@ -252,3 +252,27 @@ def test_scheduled_retention_runs_every_retention_interval(tmp_path):
         assert len(queued_at()) == 1  # and it queued the one after
     finally:
         core.close()
+
+
+def test_a_snapshot_of_a_proxy_holds_the_files_being_recorded(core):
+    """A proxy records a fetched file just after the client has its bytes: a snapshot of the proxy's present waits
+    for that record, so one taken right after an install through the proxy holds what was installed."""
+    import threading
+
+    proxy = core.create_repository(name="px", format="python", kind="proxy", actor="t",
+                                   config={"upstream": {"url": "http://127.0.0.1:9/simple/"}})
+    _add(core, proxy, "first-1.0-py3-none-any.whl", b"one")
+    taken: dict = {}
+    with core.pending_records.hold("px"):  # as fetch_file holds it from the last bytes sent until recorded
+        creator = threading.Thread(target=lambda: taken.update(core.snapshots.create(
+            core.repos.require("px"), "after-install", actor="t")))
+        creator.start()
+        creator.join(0.5)
+        assert creator.is_alive(), "the snapshot did not wait for the file being recorded"
+        _add(core, proxy, "second-1.0-py3-none-any.whl", b"two")  # the record lands
+    creator.join(30)
+    assert not creator.is_alive()
+    assert _keys(core, proxy, taken["version"]) == ["first-1.0-py3-none-any.whl", "second-1.0-py3-none-any.whl"]
+    # nothing pending: a snapshot is taken at once; a hosted repository never waits
+    assert core.pending_records.wait_idle("px", 0)
+    core.snapshots.create(core.repos.require("px"), "idle", actor="t")
