@@ -11,10 +11,8 @@ Run with Wharf's virtualenv (it needs granian):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import os
-import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,23 +109,12 @@ def main() -> None:
     a = ap.parse_args()
     pages, files = load(a.corpus, a.workdir)
 
-    import uvloop  # noqa: PLC0415
-    from granian.server.embed import Server  # noqa: PLC0415
+    # the very options and serving loop `wharf serve` uses with one worker
+    from wharf.supervisor import _granian_options, serve_embedded  # noqa: PLC0415
 
-    from wharf.supervisor import _granian_options  # noqa: PLC0415  (the very options `wharf serve` uses)
-
-    opts = _granian_options({"host": "127.0.0.1", "port": a.port})
     app = make_app(pages, files)
     print(f"granian-bare: {len(pages)} pages, {len(files)} files on 127.0.0.1:{a.port}", flush=True)
-
-    async def run() -> None:
-        server = Server(app, **opts)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.stop)
-        await server.serve()
-
-    uvloop.run(run())
+    serve_embedded(app, _granian_options({"host": "127.0.0.1", "port": a.port}))
 
 
 if __name__ == "__main__":

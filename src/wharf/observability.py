@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from bisect import bisect_left
-from typing import Any
+from typing import Any, Callable
 
 __all__ = ["JsonFormatter", "setup_logging", "granian_log_config", "Metrics", "AccessLog"]
 
@@ -162,6 +162,9 @@ class _RequestCollector:
 class Metrics:
     """Request counters and latencies; aggregated across worker processes when PROMETHEUS_MULTIPROC_DIR is set."""
 
+    # observe(route, method, status, seconds): count a request (bound per instance to the mode's own counters)
+    observe: Callable[[str, str, int, float], None]
+
     def __init__(self) -> None:
         # imported here, not at the top: the supervisor reads this module for its log formatter only
         from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -181,14 +184,11 @@ class Metrics:
             self.latency = Histogram("wharf_http_request_duration_seconds", "HTTP request latency", ["route"],
                                      registry=self.registry, buckets=LATENCY_BUCKETS)
             self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-            self.observe = self._observe_shared  # type: ignore[method-assign]
+            self.observe = self._observe_shared
         else:
             self._requests = _RequestCollector()
             self.registry.register(self._requests)  # type: ignore[arg-type]
-            self.observe = self._requests.observe  # type: ignore[method-assign]
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:  # replaced per instance
-        raise NotImplementedError  # pragma: no cover
+            self.observe = self._requests.observe
 
     def _observe_shared(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count a request; label children are bound once per (route, method, status)."""

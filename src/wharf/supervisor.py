@@ -70,16 +70,20 @@ def _serve_embedded(s: dict) -> None:  # type: ignore[type-arg]
     from a supervisor that would hold a second interpreter (~28 MB) with nothing to supervise. Measured against
     the forked worker, interleaved: pages (c=1 and c=16), the 50 MB file and uploads within run-to-run spread,
     25 MB less memory."""
+    serve_embedded(app_factory(), _granian_options(s))
+
+
+def serve_embedded(app: object, options: dict) -> None:  # type: ignore[type-arg]
+    """Serve an ASGI app with granian's embedded server on a uvloop loop in this process until SIGTERM/SIGINT
+    (also how bench/ceiling.py runs its bare app, so the two are served alike)."""
     import asyncio
     import signal
 
     import uvloop
     from granian.server.embed import Server
 
-    app = app_factory()
-
     async def run() -> None:
-        server = Server(app, **_granian_options(s))
+        server = Server(app, **options)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, server.stop)
