@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from .asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_error, send_json, send_redirect
+from .asgi import MEMO_SLOT, HTTPError, Receive, ResponseMemo, Scope, Send, header, send_bytes, send_error, send_json, send_redirect
 from .config import Settings, load_settings
 from .core.access import ClientAddress
 from .core.auth import credentials_from_header
@@ -36,6 +36,9 @@ class WharfApp:
         self.access_log = AccessLog(flush_seconds=core.settings.access_log_flush) if core.settings.access_log else None
         self.worker: Any = None  # background tasks (started with the server, see _lifespan)
         self._base_urls: dict[tuple[str, bytes], str] = {}
+        # whole answers to plain anonymous GETs of published pages, kept while nothing changed (asgi.ResponseMemo)
+        self.memo = ResponseMemo()
+        self._signals = (core.signal, core.pages)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -46,6 +49,13 @@ class WharfApp:
             peer = scope.get("client") or (None, 0)
             scope["client"] = (self.client_address.resolve(peer[0], header(scope, b"x-forwarded-for")), peer[1])
         start = time.perf_counter()
+        if scope["method"] == "GET":
+            signal, pages = self._signals
+            hit = self.memo.lookup(scope, (signal.current(), pages.generation()))
+            if hit is not None:
+                await send(hit[2])
+                await send(hit[3])
+                return self._finish(scope, hit[4], hit[1], start)
         status = [0]
         route = ["other"]
 
@@ -61,13 +71,15 @@ class WharfApp:
             if status[0] == 0:
                 await send_error(send_wrapper, 500, "internal server error (logged)")
         finally:
-            elapsed = time.perf_counter() - start
-            self.metrics.observe(route[0], scope["method"], status[0], elapsed)
-            if self.access_log is not None:
-                client = scope.get("client")
-                self.access_log.write(scope["method"], scope["path"], status[0], elapsed * 1000,
-                                      client[0] if client else None,
-                                      (header(scope, b"user-agent") or b"").decode("latin-1")[:200], route[0])
+            self._finish(scope, route[0], status[0], start)
+
+    def _finish(self, scope: Scope, route: str, status: int, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        self.metrics.observe(route, scope["method"], status, elapsed)
+        if self.access_log is not None:
+            client = scope.get("client")
+            self.access_log.write(scope["method"], scope["path"], status, elapsed * 1000, client[0] if client else None,
+                                  (header(scope, b"user-agent") or b"").decode("latin-1")[:200], route)
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send, route: list[str]) -> None:
         path: str = scope["path"]
@@ -111,6 +123,8 @@ class WharfApp:
             ctx = RequestContext(repo, principal, self._base_url(scope), (scope.get("client") or (None,))[0])
             if repo.access is not None or repo.kind == "group" or (principal is not None and principal.entitlement):
                 self._guard(ctx, scope)
+            if principal is not None or repo.access is not None or rest[:1] == "~":
+                scope.pop(MEMO_SLOT, None)  # only what every anonymous client is given alike is remembered
             if rest[:1] == "~":  # a read-only view of a version or named snapshot: /<repo>/~<label>/...
                 ctx.repo, rest = await core.snapshots.open_view(ctx, scope["method"], rest)
             await self.handlers[repo.format](ctx, scope, receive if body is None else body.receive, send, rest)

@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable, MutableMapping
 __all__ = [
     "Scope", "Receive", "Send", "ASGIApp", "HTTPError",
     "header", "send_bytes", "send_json", "send_error", "send_redirect", "send_file", "etag_matches",
+    "ResponseMemo", "MEMO_SLOT", "remember",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -50,6 +51,64 @@ class _SmallFiles:
 
 
 _SMALL_FILES = _SmallFiles(_SMALL_CACHE_BYTES)
+
+MEMO_SLOT = "wharf.memo"  # scope key: (memo, key, token) while the response being made may be remembered
+# a request with any of these is answered by the full path: credentials, or an answer that depends on the request
+_NOT_MEMO = frozenset((b"authorization", b"if-none-match", b"if-modified-since", b"range", b"if-range", b"cookie"))
+
+
+class ResponseMemo:
+    """Whole answers to plain anonymous GETs that depend on nothing but the path, the Accept header and published
+    state (a public hosted repository's index pages), each kept with the ``token`` it was made under: the values of
+    the change signals that every change of settings, access or pages replaces. While the token holds, a request is
+    answered from here without routing (like nginx's open-file cache in front of static pages); a request with
+    credentials, a condition or a range, and every other method, takes the full path. Bounded by entries and by
+    body bytes (the bodies are mostly the page cache's own objects); cleared when full: a memo of the hot set."""
+
+    def __init__(self, entries: int = 4096, body_bytes: int = 8 * 1024 * 1024):
+        self.entries = entries
+        self.body_bytes = body_bytes
+        self._items: dict[tuple[str, bytes | None], tuple[Any, int, dict[str, Any], dict[str, Any], str]] = {}
+        self._bytes = 0
+
+    def lookup(self, scope: Scope, token: Any) -> tuple[Any, int, dict[str, Any], dict[str, Any], str] | None:
+        """The remembered answer to this GET (None: take the full path, which may remember its answer)."""
+        accept = None
+        for k, v in scope["headers"]:
+            if k == b"accept":
+                accept = v
+            elif k in _NOT_MEMO:
+                return None
+        key = (scope["path"], accept)
+        hit = self._items.get(key)
+        if hit is not None and hit[0] == token:
+            return hit
+        scope[MEMO_SLOT] = (self, key, token)
+        return None
+
+    def store(self, key: tuple[str, bytes | None], token: Any, status: int, headers: list[tuple[bytes, bytes]],
+              body: bytes, route: str) -> None:
+        if len(body) > self.body_bytes // 16:
+            return
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[3]["body"])
+        if len(self._items) >= self.entries or self._bytes + len(body) > self.body_bytes:
+            self._items.clear()
+            self._bytes = 0
+        self._items[key] = (token, status, {"type": "http.response.start", "status": status, "headers": headers},
+                            {"type": "http.response.body", "body": body}, route)
+        self._bytes += len(body)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def remember(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes, route: str) -> None:
+    """Offer a complete answer to the memo, if the dispatcher found this request eligible (see ResponseMemo)."""
+    slot = scope.get(MEMO_SLOT)
+    if slot is not None:
+        slot[0].store(slot[1], slot[2], status, headers, body, route)
 
 
 def _http_date(mtime: float) -> bytes:

@@ -106,6 +106,7 @@ class PageStore:
             with os.fdopen(fd, "w") as fh:
                 fh.write(str(version))
             os.replace(tmp, path)
+            self._changes.bump()  # (a memo of the page's answer must not outlive its staleness)
 
     def stale_version(self, repo: str, key: str) -> int | None:
         try:

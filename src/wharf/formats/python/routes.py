@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 from packaging.utils import canonicalize_name
 
-from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_json, send_redirect, etag_matches
+from ...asgi import HTTPError, Receive, Scope, Send, header, send_bytes, send_json, send_redirect, etag_matches, remember
 from ...core.content import AddResult, NewArtifact
 from ...core.errors import FileExists
 from ...core.interfaces import RequestContext
@@ -130,7 +130,7 @@ class PythonRoutes:
             return await send_redirect(send, f"/{repo.name}/simple/")
         if rest == "/":
             page = await (self.group.root(repo) if repo.kind == "group" else root_page(self.core, repo))
-            return await self.serve_page(scope, send, page)
+            return await self.serve_page(scope, send, page, memo=repo.kind == "hosted")
         name, slash, tail = rest[1:].partition("/")
         canonical = canonical_or_none(name)
         if tail or canonical is None:
@@ -147,10 +147,12 @@ class PythonRoutes:
             page, where = self.core.pages.read(repo.name, project_key(name)), ""
         if page is None:
             raise HTTPError(404, f"project '{name}' not found in repository '{repo.name}'{where}")
-        await self.serve_page(scope, send, page)
+        await self.serve_page(scope, send, page, memo=repo.kind == "hosted")
 
-    async def serve_page(self, scope: Scope, send: Send, page: "Page") -> None:
-        """An index page in the negotiated representation, with ETag/304 and Vary."""
+    async def serve_page(self, scope: Scope, send: Send, page: "Page", *, memo: bool = False) -> None:
+        """An index page in the negotiated representation, with ETag/304 and Vary. ``memo``: the page is a hosted
+        repository's, published state only, so its answer may be remembered (asgi.ResponseMemo); a proxy's pages
+        also age with time and a group's merge its members', so theirs are not."""
         variant = negotiate(header(scope, b"accept"))
         if variant is None:
             raise HTTPError(406, "no acceptable representation: this index serves "
@@ -162,7 +164,14 @@ class PythonRoutes:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        await send_bytes(send, 200, body, ctype, headers, head=scope["method"] == "HEAD")
+        headers[:0] = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        if scope["method"] == "HEAD":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.body", "body": body})
+        if memo:
+            remember(scope, 200, headers, body, "python")
 
     # -- downloads (hot path) ----------------------------------------------------------------------------
     async def download(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:
