@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import OrderedDict
 from email.utils import formatdate
 from typing import Any, Awaitable, Callable, MutableMapping
@@ -59,19 +60,20 @@ _NOT_MEMO = frozenset((b"authorization", b"if-none-match", b"if-modified-since",
 
 class ResponseMemo:
     """Whole answers to plain anonymous GETs that depend on nothing but the path, the Accept header and published
-    state (a public hosted repository's index pages), each kept with the ``token`` it was made under: the values of
-    the change signals that every change of settings, access or pages replaces. While the token holds, a request is
-    answered from here without routing (like nginx's open-file cache in front of static pages); a request with
-    credentials, a condition or a range, and every other method, takes the full path. Bounded by entries and by
-    body bytes (the bodies are mostly the page cache's own objects); cleared when full: a memo of the hot set."""
+    state (a public repository's index pages), each kept with the ``token`` it was made under (the values of the
+    change signals that every change of settings, access or pages replaces) and the time it is good ``until`` (a
+    proxy's page is due for revalidation then). While both hold, a request is answered from here without routing
+    (like nginx's open-file cache in front of static pages); a request with credentials, a condition or a range,
+    and every other method, takes the full path. Bounded by entries and by body bytes (the bodies are mostly the
+    page cache's own objects); cleared when full: a memo of the hot set."""
 
     def __init__(self, entries: int = 4096, body_bytes: int = 8 * 1024 * 1024):
         self.entries = entries
         self.body_bytes = body_bytes
-        self._items: dict[tuple[str, bytes | None], tuple[Any, int, dict[str, Any], dict[str, Any], str]] = {}
+        self._items: dict[tuple[str, bytes | None], tuple[Any, int, dict[str, Any], dict[str, Any], str, float]] = {}
         self._bytes = 0
 
-    def lookup(self, scope: Scope, token: Any) -> tuple[Any, int, dict[str, Any], dict[str, Any], str] | None:
+    def lookup(self, scope: Scope, token: Any) -> tuple[Any, int, dict[str, Any], dict[str, Any], str, float] | None:
         """The remembered answer to this GET (None: take the full path, which may remember its answer)."""
         accept = None
         for k, v in scope["headers"]:
@@ -81,13 +83,13 @@ class ResponseMemo:
                 return None
         key = (scope["path"], accept)
         hit = self._items.get(key)
-        if hit is not None and hit[0] == token:
+        if hit is not None and hit[0] == token and hit[5] > time.time():
             return hit
         scope[MEMO_SLOT] = (self, key, token)
         return None
 
     def store(self, key: tuple[str, bytes | None], token: Any, status: int, headers: list[tuple[bytes, bytes]],
-              body: bytes, route: str) -> None:
+              body: bytes, route: str, until: float = float("inf")) -> None:
         if len(body) > self.body_bytes // 16:
             return
         old = self._items.pop(key, None)
@@ -97,18 +99,20 @@ class ResponseMemo:
             self._items.clear()
             self._bytes = 0
         self._items[key] = (token, status, {"type": "http.response.start", "status": status, "headers": headers},
-                            {"type": "http.response.body", "body": body}, route)
+                            {"type": "http.response.body", "body": body}, route, until)
         self._bytes += len(body)
 
     def __len__(self) -> int:
         return len(self._items)
 
 
-def remember(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes, route: str) -> None:
-    """Offer a complete answer to the memo, if the dispatcher found this request eligible (see ResponseMemo)."""
+def remember(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes, route: str,
+             until: float = float("inf")) -> None:
+    """Offer a complete answer to the memo, good until the wall-clock time ``until`` at most, if the dispatcher found
+    this request eligible (see ResponseMemo)."""
     slot = scope.get(MEMO_SLOT)
     if slot is not None:
-        slot[0].store(slot[1], slot[2], status, headers, body, route)
+        slot[0].store(slot[1], slot[2], status, headers, body, route, until)
 
 
 def _http_date(mtime: float) -> bytes:

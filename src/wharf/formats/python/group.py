@@ -76,6 +76,17 @@ class PythonGroup:
             self._fast[(group.name, name)] = [group, after, exp, page, generation]
         return page
 
+    def fresh_until(self, group: RepoInfo, name: str, page: Page | None) -> float | None:
+        """Until when ``page``, just served for ``name`` from ``group``, stays what the group serves while no page or
+        setting changes (its first proxy member's page is due for revalidation then); None if it is not the memoised
+        merge, or a member has address rules (checked on every request)."""
+        hit = self._fast.get((group.name, name))
+        if page is None or hit is None or hit[3] is not page or hit[0] is not group:
+            return None
+        if any(member.access is not None for member in self.core.members(group)):
+            return None
+        return float(hit[2])
+
     async def merged(self, group: RepoInfo, name: str) -> tuple[Page | None, list[dict[str, Any]]]:
         plan = await self.plan(group, name)
         used = [p for p in plan if p["used"]]

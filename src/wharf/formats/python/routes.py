@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -30,6 +31,7 @@ log = logging.getLogger("wharf.python")
 JSON_TYPE = b"application/vnd.pypi.simple.v1+json"
 HTML_TYPE = b"text/html; charset=utf-8"
 _VARY = (b"vary", b"Accept")
+_FOREVER = float("inf")
 _INDEX_CACHE = (b"cache-control", b"max-age=60, public")
 
 _OFFERS = {
@@ -130,29 +132,33 @@ class PythonRoutes:
             return await send_redirect(send, f"/{repo.name}/simple/")
         if rest == "/":
             page = await (self.group.root(repo) if repo.kind == "group" else root_page(self.core, repo))
-            return await self.serve_page(scope, send, page, memo=repo.kind == "hosted")
+            return await self.serve_page(scope, send, page, until=_FOREVER if repo.kind == "hosted" else None)
         name, slash, tail = rest[1:].partition("/")
         canonical = canonical_or_none(name)
         if tail or canonical is None:
             raise HTTPError(404, f"not found in repository '{repo.name}': /simple{rest}")
         if canonical != name or not slash:
             return await send_redirect(send, f"/{repo.name}/simple/{canonical}/")
+        until: float | None
         if repo.kind == "proxy":
             page = await self.proxy.ensure_page(repo, name)
             where = f" nor on its upstream {repo.config['upstream']['url']}"
+            until = page.meta.get("exp") if page is not None else None  # (due for revalidation then)
         elif repo.kind == "group":
             page = await self.group.page(repo, name)
             where = ""
+            until = self.group.fresh_until(repo, name, page)
         else:
-            page, where = self.core.pages.read(repo.name, project_key(name)), ""
+            page, where, until = self.core.pages.read(repo.name, project_key(name)), "", _FOREVER
         if page is None:
             raise HTTPError(404, f"project '{name}' not found in repository '{repo.name}'{where}")
-        await self.serve_page(scope, send, page, memo=repo.kind == "hosted")
+        await self.serve_page(scope, send, page, until=until)
 
-    async def serve_page(self, scope: Scope, send: Send, page: "Page", *, memo: bool = False) -> None:
-        """An index page in the negotiated representation, with ETag/304 and Vary. ``memo``: the page is a hosted
-        repository's, published state only, so its answer may be remembered (asgi.ResponseMemo); a proxy's pages
-        also age with time and a group's merge its members', so theirs are not."""
+    async def serve_page(self, scope: Scope, send: Send, page: "Page", *, until: float | None = None) -> None:
+        """An index page in the negotiated representation, with ETag/304 and Vary. ``until``: the answer depends on
+        published state only and may be remembered (asgi.ResponseMemo) until then: for ever for a hosted page (a
+        change of any page or setting ends it anyway), a proxy's page until it is due for revalidation, a group's
+        merge until its first proxy member's page is."""
         variant = negotiate(header(scope, b"accept"))
         if variant is None:
             raise HTTPError(406, "no acceptable representation: this index serves "
@@ -170,8 +176,8 @@ class PythonRoutes:
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.body", "body": body})
-        if memo:
-            remember(scope, 200, headers, body, "python")
+        if until is not None and until > time.time():
+            remember(scope, 200, headers, body, "python", until)
 
     # -- downloads (hot path) ----------------------------------------------------------------------------
     async def download(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:

@@ -127,16 +127,65 @@ def test_conditional_head_and_proxy_requests_take_the_full_path(app, tmp_path):
     # a remembered answer never stands in for a conditional request
     assert _get(app, "/dev/simple/demo/", (b"if-none-match", headers[b"etag"]))[0] == 304
 
-    # a proxy's page ages with time (revalidated against its upstream): never remembered
+
+
+def _proxy_page(filename: str) -> dict[str, bytes]:
+    doc = {"meta": {"api-version": "1.1"}, "name": "demo", "versions": ["9.0"],
+           "files": [{"filename": filename, "url": f"../../files/x/{filename}", "hashes": {"sha256": "a" * 64}}]}
+    return {"json": json.dumps(doc).encode(), "html": b"<html></html>"}
+
+
+class _Later:
+    """Stands in for the memo's clock: an hour from now."""
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + 3600
+
+
+def test_proxy_and_group_answers_last_until_revalidation(app, tmp_path, monkeypatch):
+    core = app.core
+    core.create_repository(name="dev", format="python", actor="t")
     core.create_repository(name="up", format="python", kind="proxy", actor="t",
                            config={"upstream": {"url": "http://127.0.0.1:9/simple/"}})
-    doc = {"meta": {"api-version": "1.1"}, "name": "demo", "versions": ["9.0"],
-           "files": [{"filename": "demo-9.0-py3-none-any.whl", "url": "../../files/x/demo-9.0-py3-none-any.whl",
-                      "hashes": {"sha256": "a" * 64}}]}
-    core.pages.write("up", "simple/demo", 1, {"json": json.dumps(doc).encode(), "html": b"<html></html>"},
-                     {"exp": time.time() + 3600, "upstream": {}})
-    assert _get(app, "/up/simple/demo/", (b"accept", JSON))[0] == 200
-    assert len(app.memo) == 1
+    core.create_repository(name="grp", format="python", kind="group", actor="t", config={"members": ["dev", "up"]})
+    exp = time.time() + 600
+    core.pages.write("up", "simple/demo", 1, _proxy_page("demo-9.0-py3-none-any.whl"), {"exp": exp, "upstream": {}})
+    accept = (b"accept", JSON)
+    for _ in range(2):  # (the group's first merge writes its own page: what was remembered before it is renewed)
+        for path in ("/up/simple/demo/", "/grp/simple/demo/"):
+            assert _files(_get(app, path, accept)[2]) == ["demo-9.0-py3-none-any.whl"]
+    assert sorted(v[5] for v in app.memo._items.values()) == [exp, exp]  # good until the proxy page is due
+
+    reads: list[str] = []
+    read = core.pages.read
+    monkeypatch.setattr(core.pages, "read", lambda repo, key: reads.append(repo) or read(repo, key))
+    for path in ("/up/simple/demo/", "/grp/simple/demo/"):
+        _get(app, path, accept)
+    assert reads == []  # both answered from the memo
+    with monkeypatch.context() as m:
+        m.setattr("wharf.asgi.time", _Later)  # past the proxy page's revalidation time: the full path again
+        _get(app, "/up/simple/demo/", accept)
+    assert reads == ["up"]
+
+    # a new proxy page (a revalidation brought a new file): the proxy and the group follow at once
+    core.pages.write("up", "simple/demo", 2, _proxy_page("demo-9.1-py3-none-any.whl"), {"exp": exp, "upstream": {}})
+    for path in ("/up/simple/demo/", "/grp/simple/demo/"):
+        assert _files(_get(app, path, accept)[2]) == ["demo-9.1-py3-none-any.whl"]
+
+    # a stale proxy page (served while its upstream is down) is never remembered
+    core.pages.write("up", "simple/other", 1, _proxy_page("other-1.0-py3-none-any.whl"),
+                     {"exp": time.time() - 1, "upstream": {}})
+    size = len(app.memo)
+    assert _get(app, "/up/simple/other/", accept)[0] == 200
+    assert len(app.memo) == size
+
+    # a member with address rules: the group's answers are checked on every request (this client is allowed, the
+    # next may not be), never remembered
+    core.repos.update("dev", config={"allow_read": ["127.0.0.0/8"]}, actor="t")
+    size = len(app.memo)
+    assert _get(app, "/grp/simple/demo/", accept)[0] == 200
+    assert len(app.memo) == size
 
 
 def test_memo_is_bounded():
