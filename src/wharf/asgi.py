@@ -90,7 +90,7 @@ class ResponseMemo:
 
     def store(self, key: tuple[str, bytes | None], token: Any, status: int, headers: list[tuple[bytes, bytes]],
               body: bytes, route: str, until: float = float("inf")) -> None:
-        if len(body) > self.body_bytes // 16:
+        if len(body) > self.body_bytes // 16 or until <= time.time():
             return
         old = self._items.pop(key, None)
         if old is not None:
@@ -143,12 +143,14 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def send_bytes(send: Send, status: int, body: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None, *, head: bool = False) -> None:
+async def send_bytes(send: Send, status: int, body: bytes, content_type: bytes, headers: list[tuple[bytes, bytes]] | None = None, *, head: bool = False) -> list[tuple[bytes, bytes]]:
+    """Send a whole answer; returns the headers it was sent with."""
     h = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if headers:
         h.extend(headers)
     await send({"type": "http.response.start", "status": status, "headers": h})
     await send({"type": "http.response.body", "body": b"" if head else body})
+    return h
 
 
 async def send_json(send: Send, status: int, obj: Any, headers: list[tuple[bytes, bytes]] | None = None, *, head: bool = False) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -170,14 +169,9 @@ class PythonRoutes:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers[:0] = [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        if scope["method"] == "HEAD":
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.body", "body": body})
-        if until is not None and until > time.time():
-            remember(scope, 200, headers, body, "python", until)
+        sent = await send_bytes(send, 200, body, ctype, headers, head=scope["method"] == "HEAD")
+        if until is not None:  # (only a GET can have been found eligible)
+            remember(scope, 200, sent, body, "python", until)
 
     # -- downloads (hot path) ----------------------------------------------------------------------------
     async def download(self, ctx: RequestContext, scope: Scope, send: Send, rest: str) -> None:

@@ -7,28 +7,15 @@ import asyncio
 import json
 import time
 
-import pytest
 
 from tests.support.artifacts import make_wheel
-from wharf.app import create_app
-from wharf.config import Settings
 from wharf.core.content import NewArtifact
-from wharf.core.services import Core
 
 
 def _upstream_page(filename: str, sha: str) -> dict[str, bytes]:
     doc = {"meta": {"api-version": "1.1"}, "name": "demo", "versions": ["9.0"],
            "files": [{"filename": filename, "url": f"../../files/{sha}/{filename}", "hashes": {"sha256": sha}}]}
     return {"json": json.dumps(doc).encode(), "html": b"<html></html>"}
-
-
-@pytest.fixture
-def app(tmp_path):
-    settings = Settings(data=tmp_path / "data", access_log=False)
-    Core(settings, migrate=True).close()
-    application = create_app(settings)
-    yield application
-    application.core.close()
 
 
 def _files(app, path: str) -> list[str]:

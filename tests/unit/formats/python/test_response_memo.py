@@ -9,25 +9,12 @@ import base64
 import json
 import time
 
-import pytest
 
 from tests.support.artifacts import make_wheel
-from wharf.app import create_app
 from wharf.asgi import ResponseMemo
-from wharf.config import Settings
 from wharf.core.content import NewArtifact
-from wharf.core.services import Core
 
 JSON = b"application/vnd.pypi.simple.v1+json"
-
-
-@pytest.fixture
-def app(tmp_path):
-    settings = Settings(data=tmp_path / "data", access_log=False)
-    Core(settings, migrate=True).close()
-    application = create_app(settings)
-    yield application
-    application.core.close()
 
 
 def _get(app, path: str, *headers: tuple[bytes, bytes], method: str = "GET") -> tuple[int, dict[bytes, bytes], bytes]:
