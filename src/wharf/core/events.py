@@ -80,12 +80,18 @@ class EventBus:
         self._tasks = tasks
         self._subscribers: dict[str, tuple[Subscriber, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
         self._queuers: dict[str, tuple[Queuer, frozenset[str] | None, Callable[[Event], bool] | None]] = {}
+        self._prepare: dict[str, tuple[Callable[[], object], frozenset[str] | None]] = {}
 
     def subscribe(self, name: str, fn: Subscriber, types: Collection[str] | None = None, *,
-                  when: Callable[[Event], bool] | None = None) -> None:
+                  when: Callable[[Event], bool] | None = None, prepare: Callable[[], object] | None = None) -> None:
         """Call ``fn(core, event)`` in background work for every event (of ``types``) emitted from now on; ``when``
-        (checked at emit time) skips queueing work that would do nothing (e.g. no webhook subscribed)."""
+        (checked at emit time) skips queueing work that would do nothing (e.g. no webhook subscribed). ``prepare``
+        is called before ``when`` by an ``emit`` that opens its own transaction, where it may read the database:
+        it brings up to date what ``when`` consults (``when`` itself may be called inside a caller's transaction,
+        where it must not query, and then answers from what it knows)."""
         self._subscribers[name] = (fn, self._types(types), when)
+        if prepare is not None:
+            self._prepare[name] = (prepare, self._subscribers[name][1])
         self._tasks.register(f"event:{name}", lambda core, payload: self._deliver(core, name, payload))
 
     def on_store(self, name: str, fn: Queuer, types: Collection[str] | None = None, *,
@@ -115,6 +121,13 @@ class EventBus:
         # subscribers are chosen before the write transaction opens: a ``when`` may read the database, and on SQLite
         # a second connection of this thread would wait on our own write lock (with ``session`` the caller's
         # transaction is already open: ``when`` functions must then not query)
+        if session is None:
+            for name, (prepare, types) in self._prepare.items():
+                if types is None or event.type in types:
+                    try:
+                        prepare()
+                    except Exception:  # noqa: BLE001 - ``when`` then answers from what it knew: at worst, queued work
+                        log.exception("preparing subscriber %s failed", name)
         names, queuers = _interested(self._subscribers, event), _interested(self._queuers, event)
         if session is None:
             with self._sessions.begin() as s:

@@ -289,11 +289,14 @@ class PolicyService:
             after.append(self.after_ingest)
         events = getattr(core, "events", None)
         if events is not None and hasattr(events, "subscribe"):
-            events.subscribe("policy", self.on_event, types=["scan.completed"], when=self._may_act_on_scans)
+            events.subscribe("policy", self.on_event, types=["scan.completed"], when=self._may_act_on_scans,
+                             prepare=self.active)
 
     def _may_act_on_scans(self, _event: Any) -> bool:
-        """Checked when a scan.completed is emitted, inside the emitter's transaction: no database access here
-        (on SQLite a second connection would wait for that very transaction). Unknown -> queue the work."""
+        """Checked when a scan.completed is emitted, maybe inside the emitter's transaction: no database access here
+        (on SQLite a second connection would wait for that very transaction). Unknown -> queue the work. The event
+        bus brings the policies up to date first (``prepare``) when it opens the transaction itself, as the scan
+        helper's do: without that, a process that never evaluates policies would queue a task per scan."""
         hit = self._cache
         if hit is None or hit[0] != self.core.signal.current():
             return True

@@ -172,13 +172,18 @@ class WebhookService:
         except Exception:  # noqa: BLE001 - e.g. a database not migrated yet: decided later, in background work
             self._any = None
         core.tasks.register(TASK_KIND, _deliver_task)
-        core.events.subscribe("webhooks", _on_event, types=None, when=self._wanted)
+        core.events.subscribe("webhooks", _on_event, types=None, when=self._wanted, prepare=self._refresh_if_changed)
 
     def _wanted(self, event: Any) -> bool:
-        """At emit time (inside the writer's transaction: no query here): False only when this process knows that
+        """At emit time (maybe inside the writer's transaction: no query here): False only when this process knows that
         no webhook exists since the last configuration change; otherwise the background subscriber looks."""
         known = self._any
         return event.type != "ping" and (known is None or known[1] or known[0] != self._signal.current())
+
+    def _refresh_if_changed(self) -> None:
+        known = self._any
+        if known is None or known[0] != self._signal.current():
+            self._refresh_any()
 
     def _refresh_any(self) -> None:
         epoch = self._signal.current()
