@@ -132,7 +132,8 @@ class EventBus:
         if session is None:
             with self._sessions.begin() as s:
                 event_id = self._store(s, event, names, queuers)
-            self._tasks.wakeup.set()
+            if names or queuers:  # (work may have been queued: the worker looks)
+                self._tasks.wakeup.set()
             return event_id
         return self._store(session, event, names, queuers)
 

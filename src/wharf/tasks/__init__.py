@@ -46,6 +46,7 @@ class TaskQueue:
         self._handlers: dict[str, TaskFn] = {}
         self._lanes: dict[str, int] = {}
         self.wakeup = threading.Event()  # set on enqueue: this process's worker looks at once
+        self._woken: set[int] = set()  # the lanes of the tasks this process queued since its worker last looked
 
     def register(self, kind: str, fn: TaskFn, *, helper: bool = False) -> None:
         """``helper``: CPU-heavy work, run by a server's task helper process rather than its request process."""
@@ -66,8 +67,7 @@ class TaskQueue:
         self.wakeup.set()
         return task_id
 
-    @staticmethod
-    def _add(s: Session, row: Task) -> int | None:
+    def _add(self, s: Session, row: Task) -> int | None:
         # the state is compared here, not in the query: asked for both, SQLite's planner (without statistics) takes
         # the (state, run_at) index and reads every queued task; by key alone it reads the few tasks with this key
         if row.dedupe_key is not None and "queued" in s.scalars(select(Task.state).where(
@@ -75,7 +75,15 @@ class TaskQueue:
             return None
         s.add(row)
         s.flush()
+        self._woken.add(row.lane)
         return row.id
+
+    def woken_lanes(self) -> set[int]:
+        """The lanes of the tasks queued by this process since the last call (whoever sets ``wakeup`` after queueing
+        in a caller's transaction adds nothing here: the lanes were noted when the tasks were added). A hint: empty
+        when unknown, and a task may have been rolled back since."""
+        lanes, self._woken = self._woken, set()
+        return lanes
 
     # -- running --------------------------------------------------------------------------------------------
     @staticmethod
@@ -216,17 +224,32 @@ class Worker:
 
     def _loop(self) -> None:
         queue, helper = self._core.tasks, self._helper
+        look, looked = True, 0.0
         while not self._stop.is_set():
-            try:
-                ran = queue.run_one(self._core, IN_PROCESS if helper is not None else ANY_LANE)
-                if not ran and helper is not None and not helper.running() and queue.due(HELPER):
-                    helper.start()
-            except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: try again later
-                log.exception("background worker error")
-                ran = False
+            ran = False
+            if look:
+                looked = time.monotonic()
+                try:
+                    ran = queue.run_one(self._core, IN_PROCESS if helper is not None else ANY_LANE)
+                    if not ran and helper is not None and not helper.running() and queue.due(HELPER):
+                        helper.start()
+                except Exception:  # noqa: BLE001 - e.g. the database is briefly unavailable: try again later
+                    log.exception("background worker error")
+                    ran = False
             if not ran:
-                queue.wakeup.wait(self._poll)
+                woke = queue.wakeup.wait(self._poll)
                 queue.wakeup.clear()
+                look = self.worth_a_look(woke, queue.woken_lanes(), time.monotonic() - looked)
+
+    def worth_a_look(self, woke: bool, lanes: set[int], since: float) -> bool:
+        """Whether to query for due work now (``since``: seconds since the last look): not when woken only for
+        helper-lane work (the scan an upload queues) while the helper runs, which is the helper's to claim (two
+        queries per upload spared); always once the poll interval has passed, which finds the work other processes
+        queued (the helper's scan.completed subscribers) and delayed retries, however busy uploads keep it."""
+        if since >= self._poll:
+            return True
+        helper = self._helper
+        return not (woke and lanes == {HELPER} and helper is not None and helper.running())
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
