@@ -175,8 +175,8 @@ class WebhookService:
         core.events.subscribe("webhooks", _on_event, types=None, when=self._wanted, prepare=self._refresh_if_changed)
 
     def _wanted(self, event: Any) -> bool:
-        """At emit time (maybe inside the writer's transaction: no query here): False only when this process knows that
-        no webhook exists since the last configuration change; otherwise the background subscriber looks."""
+        """At emit time (maybe inside the writer's transaction: no query here): False only when this process knows
+        that no webhook exists since the last configuration change; otherwise the background subscriber looks."""
         known = self._any
         return event.type != "ping" and (known is None or known[1] or known[0] != self._signal.current())
 
