@@ -2,6 +2,7 @@
 # Make sure the machine has what the tests need:
 #   - PostgreSQL server binaries (via scripts/ensure-postgres.sh)
 #   - the `openssl` command-line tool
+#   - nginx (Debian's nginx-light), in front of Wharf in tests/e2e/test_accel_redirect.py
 #   - each format's clients and tools: every scripts/test-tools.d/*.sh (npm, Maven plugins, ...)
 # A quick no-op when everything is already there.  Installs with apt-get as root
 # (or with password-less sudo); otherwise says what is missing and exits non-zero.
@@ -12,6 +13,7 @@ log() { printf 'ensure-test-tools: %s\n' "$*" >&2; }
 
 apt_pkgs=()
 command -v openssl >/dev/null 2>&1 || apt_pkgs+=(openssl)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     SUDO=()
@@ -39,6 +41,7 @@ fi
 pg_bin=$(bash "$here/ensure-postgres.sh")
 log "postgresql: $pg_bin ($("$pg_bin/postgres" --version 2>/dev/null || echo '?'))"
 log "openssl: $(command -v openssl) ($(openssl version 2>/dev/null || echo '?'))"
+log "nginx: $(command -v nginx || echo /usr/sbin/nginx) ($( (nginx -v || /usr/sbin/nginx -v) 2>&1 | head -1))"
 
 for part in "$here"/test-tools.d/*.sh; do
     [ -e "$part" ] || continue

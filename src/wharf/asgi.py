@@ -199,9 +199,12 @@ def _parse_range(value: bytes, size: int) -> tuple[int, int] | None | bool:
 
 async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes, etag: bytes, size: int | None = None,
                     mtime: float | None = None, immutable: bool = True, filename: str | None = None,
-                    stat: os.stat_result | None = None, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+                    stat: os.stat_result | None = None, headers: list[tuple[bytes, bytes]] | None = None,
+                    accel: bytes | None = None) -> None:
     """Serve a file by path: ETag/304, single Range (206/416), Content-Length always, zero-copy pathsend when offered.
-    ``headers`` are added to every answer (e.g. checksum headers)."""
+    ``headers`` are added to every answer (e.g. checksum headers). With ``accel`` (a URI of the fronting nginx's
+    internal location for this file), a 200 or 206 is left to nginx: the answer carries the headers and
+    ``X-Accel-Redirect`` and no body, and nginx sends the file (and the range) itself."""
     extra = headers or []
     if stat is None and (size is None or mtime is None):
         stat = os.stat(path)
@@ -220,6 +223,11 @@ async def send_file(scope: Scope, send: Send, path: str, *, content_type: bytes,
         headers.append((b"content-disposition", b'attachment; filename="%s"' % filename.encode("utf-8", "replace").replace(b'"', b"")))
     if etag_matches(scope, etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers[:4] + extra})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if accel is not None:
+        headers += [(b"x-accel-redirect", accel), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers + extra})
         await send({"type": "http.response.body", "body": b""})
         return
     start, end, status = 0, size - 1, 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +44,16 @@ class Settings:
     advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
     advisories_interval: float = 86400.0
     retention_interval: float = 3600.0  # seconds between scheduled retention runs (repositories' retention policies)
+    # behind nginx: the URI prefix of an `internal` location aliasing DATA/pages/; downloads asked for by a proxy
+    # that sends `X-Sendfile-Type: X-Accel-Redirect` are answered with an X-Accel-Redirect there (nginx sends the file)
+    accel_redirect: str | None = None
 
     def __post_init__(self) -> None:
         if self.retention_interval <= 0:
             raise ValueError(f"retention_interval must be a positive number of seconds, not {self.retention_interval}")
+        if self.accel_redirect is not None and not re.fullmatch(r"/([A-Za-z0-9_][A-Za-z0-9._~-]*/)+", self.accel_redirect):
+            raise ValueError(f"accel_redirect must be a URI path that starts and ends with '/' (e.g. /_wharf_files/), "
+                             f"not {self.accel_redirect!r}")
 
     @property
     def db_url(self) -> str:
@@ -81,6 +88,7 @@ _ENV = {
     "advisories_interval": ("WHARF_ADVISORIES_INTERVAL", float),
     "retention_interval": ("WHARF_RETENTION_INTERVAL", float),
     "vetting_popular_dir": ("WHARF_VETTING_POPULAR_DIR", Path),
+    "accel_redirect": ("WHARF_ACCEL_REDIRECT", str),
 }
 _BOOLS = ("access_log", "worker", "vetting", "task_helper")
 _TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,10 +49,33 @@ async def send_published(core: "Core", repo_name: str, sha256: str, filename: st
                                                                               package=scope.get("wharf.package"))
     path, st = found
     await send_file(scope, send, path, content_type=content_type, etag=etag or b'"%s"' % sha256.encode(), stat=st,
-                    headers=headers)
+                    headers=headers, accel=_accel_uri(core, scope, repo_name, sha256, filename))
     if counted and scope["method"] == "GET":
         core.entitlements.count(entitlement.token_id)
     return True
+
+
+def _accel_uri(core: "Core", scope: Any, repo_name: str, sha256: str, filename: str) -> bytes | None:
+    """The X-Accel-Redirect URI for this download, when a fronting nginx is to send the file: Wharf is configured
+    with the internal location (``accel_redirect``), the proxy says it takes such answers (``X-Sendfile-Type:
+    X-Accel-Redirect``, the convention Rack and others use; a client talking to Wharf directly gets the file), and
+    the request is a GET without ``If-Range`` (which nginx would judge against its own ETag, not Wharf's). Names
+    nginx might read differently (escapes, a leading dot: nginx refuses "/." in such URIs) are served directly."""
+    from ..asgi import header
+
+    prefix = core.settings.accel_redirect
+    if prefix is None or scope["method"] != "GET" or header(scope, b"if-range") is not None:
+        return None
+    kind = header(scope, b"x-sendfile-type")
+    if kind is None or kind.lower() != b"x-accel-redirect":
+        return None
+    rel = f"{repo_name}/files/{sha256}/{filename}"
+    if _ACCEL_SAFE.fullmatch(rel) is None:
+        return None
+    return (prefix + rel).encode()
+
+
+_ACCEL_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+~-]*(/[A-Za-z0-9_][A-Za-z0-9._+~-]*)*")
 
 
 def refuse_withheld(core: "Core", repo: "RepoInfo", name: str, version: str | None) -> None:
