@@ -13,6 +13,7 @@
 #   BENCH_WORK             scratch dir for Wharf data + peers (default /tmp/wharf-bench)
 #   BENCH_SKIP_PEERS=1     skip the run.py peer comparison
 #   BENCH_CEILING=0        do not measure the bare server stack (ceiling.py) beside Wharf in run.py
+#   BENCH_FRONT=0          do not measure Wharf behind nginx (contrib/nginx/wharf.conf, target wharf-nginx)
 #   BENCH_SKIP_SCALING=1   skip scaling.py
 #   BENCH_PROXY=0|1        proxy/group stage (proxy.py) on the loaded Wharf; default 1 in the full run, 0 in quick
 #   BENCH_RESULTS=DIR      where results go (default bench/results)
@@ -86,6 +87,7 @@ WORKERS_ARGS=()
 STARTED=0
 cleanup() {
   if [ -n "${CPID:-}" ]; then kill "$CPID" 2>/dev/null || true; fi
+  if [ "${FRONT_STARTED:-0}" = 1 ]; then "$PY" "$HERE/front.py" stop --workdir "$RUNDIR/front" || true; fi
   if [ "$STARTED" = 1 ] && [ -f "$STATE" ]; then "$PY" "$HERE/wharfbench.py" stop --state "$STATE" || true; fi
   if [ "${PEERS_STARTED:-0}" = 1 ]; then "$PY" "$SHARED/peers.py" stop --workdir "$WORK/peers" >/dev/null 2>&1 || true; fi
 }
@@ -93,7 +95,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 say "starting Wharf ($WHARF) data=$RUNDIR/data ${WORKERS_ARGS[*]:-}"
-"$PY" "$HERE/wharfbench.py" start --wharf "$WHARF" --data "$RUNDIR/data" --state "$STATE" \
+WHARF_ACCEL_REDIRECT=/-/accel/ "$PY" "$HERE/wharfbench.py" start --wharf "$WHARF" --data "$RUNDIR/data" --state "$STATE" \
   --log "$RUNDIR/wharf-server.log" --repo bench "${WORKERS_ARGS[@]}"
 STARTED=1
 read -r WPID PORT TOKEN < <("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["pid"], s["port"], s["token"])' "$STATE")
@@ -130,15 +132,24 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
     for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$CPORT/health" >/dev/null 2>&1 && break; sleep 0.5; done
     CEIL_ARGS=(--target "granian-bare=http://127.0.0.1:$CPORT/simple/" --pid "granian-bare=$CPID")
   fi
-  say "run.py: nginx-static, pypiserver, devpi vs wharf${CPID:+ and granian-bare}"
+  # the same Wharf behind nginx configured by contrib/nginx/wharf.conf (downloads sent by nginx: X-Accel-Redirect)
+  FRONT_ARGS=()
+  if [ "${BENCH_FRONT:-1}" = 1 ]; then
+    read -r _FPID FPORT < <("$PY" "$HERE/front.py" start --upstream "127.0.0.1:$PORT" --pages "$RUNDIR/data/pages" \
+                                --workdir "$RUNDIR/front")
+    FRONT_STARTED=1
+    FRONT_ARGS=(--target "wharf-nginx=http://127.0.0.1:$FPORT/bench/simple/" --pid "wharf-nginx=$WPID")
+  fi
+  say "run.py: nginx-static, pypiserver, devpi vs wharf${FRONT_ARGS[*]:+, wharf-nginx}${CPID:+ and granian-bare}"
   # shellcheck disable=SC2086
   "$PY" "$SHARED/run.py" --corpus "$CORPUS" --start nginx-static,pypiserver,devpi \
       --workdir "$WORK/peers" --venv "$PEERS_VENV" \
       --target "wharf=$BASE/bench/simple/" --upload "wharf=$BASE/bench/legacy/" \
-      --auth "wharf=__token__:$TOKEN" --pid "wharf=$WPID" "${CEIL_ARGS[@]}" \
+      --auth "wharf=__token__:$TOKEN" --pid "wharf=$WPID" "${CEIL_ARGS[@]}" "${FRONT_ARGS[@]}" \
       "${RUN_ARGS[@]}" --json "$RUN_JSON" --markdown "$RESULTS/$NAME.md" ${BENCH_RUN_ARGS:-} \
     || say "WARNING: run.py exited with an error"
   if [ -n "${CPID:-}" ]; then kill "$CPID" 2>/dev/null || true; wait "$CPID" 2>/dev/null || true; CPID=; fi
+  if [ "${FRONT_STARTED:-0}" = 1 ]; then "$PY" "$HERE/front.py" stop --workdir "$RUNDIR/front"; FRONT_STARTED=0; fi
   PEERS_STARTED=0
   # the throwaway token is recorded in run.py's argv: scrub it
   [ -f "$RUN_JSON" ] && sed -i "s/$TOKEN/<redacted>/g" "$RUN_JSON"

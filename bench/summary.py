@@ -78,6 +78,20 @@ def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
            f"main process {fmt(empty.get('rss_mb_main'))} MB" if empty.get("rss_mb_total") else "")
     add("  ... with Wharf peak RSS < 100 MB", fmt(rss) + " MB", "VmHWM of the server process tree (reset first)" + ctx,
         None if rss is None else rss < 100)
+    # 3b. the same Wharf behind nginx (contrib/nginx/wharf.conf: nginx sends the files Wharf allows), when measured
+    fr = "wharf-nginx"
+    w = med(run, "download-large", fr, "mb_s")
+    if w is not None:
+        r = ratio(w, n)
+        add("  50 MB download behind nginx (X-Accel-Redirect) >= 90% of nginx", fmt(r and r * 100) + " %",
+            f"{fmt(w)} vs nginx {fmt(n)} MB/s; Wharf's peak RSS meanwhile "
+            f"{fmt(med(run, 'download-large', fr, 'peak_rss_mb'))} MB", None if r is None else r >= 0.90)
+        for scen, key, what in (("simple-project", "rps", "/simple/<project>/ req/s"),
+                                ("download-small", "rps", "small-file download req/s")):
+            b, nn = med(run, scen, fr, key), med(run, scen, ng, key)
+            rows.append({"target": f"  {what} behind nginx", "value": fmt((ratio(b, nn) or 0) * 100) + " %",
+                         "detail": f"{fmt(b)} vs nginx {fmt(nn)} req/s (direct: {fmt(med(run, scen, t, key))})",
+                         "result": "info"})
     # 4. twine upload
     w, p = med(run, "upload", t, "files_per_s"), med(run, "upload", pp, "files_per_s")
     r = ratio(w, p)

@@ -44,15 +44,16 @@ class Settings:
     advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
     advisories_interval: float = 86400.0
     retention_interval: float = 3600.0  # seconds between scheduled retention runs (repositories' retention policies)
-    # behind nginx: the URI prefix of an `internal` location aliasing DATA/pages/; downloads asked for by a proxy
+    # behind nginx: the URI prefix of an `internal` location aliasing DATA/pages/ (under /-/, which no repository can
+    # be named, e.g. /-/accel/: contrib/nginx/wharf.conf); downloads asked for by a proxy
     # that sends `X-Sendfile-Type: X-Accel-Redirect` are answered with an X-Accel-Redirect there (nginx sends the file)
     accel_redirect: str | None = None
 
     def __post_init__(self) -> None:
         if self.retention_interval <= 0:
             raise ValueError(f"retention_interval must be a positive number of seconds, not {self.retention_interval}")
-        if self.accel_redirect is not None and not re.fullmatch(r"/([A-Za-z0-9_][A-Za-z0-9._~-]*/)+", self.accel_redirect):
-            raise ValueError(f"accel_redirect must be a URI path that starts and ends with '/' (e.g. /_wharf_files/), "
+        if self.accel_redirect is not None and not re.fullmatch(r"/([A-Za-z0-9_-][A-Za-z0-9._~-]*/)+", self.accel_redirect):
+            raise ValueError(f"accel_redirect must be a URI path that starts and ends with '/' (e.g. /-/accel/), "
                              f"not {self.accel_redirect!r}")
 
     @property

@@ -29,7 +29,7 @@ from tests.support.server import WharfServer
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "contrib" / "nginx" / "wharf.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"  # scripts/ensure-test-tools.sh installs it
-PREFIX = "/_wharf_files/"
+PREFIX = "/-/accel/"
 PROXY_HEADER = {"X-Sendfile-Type": "X-Accel-Redirect"}
 
 

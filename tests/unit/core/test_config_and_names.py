@@ -35,8 +35,8 @@ def test_retention_interval_from_toml_and_env(tmp_path):
 def test_accel_redirect_from_toml_and_env_must_be_a_location_path(tmp_path):
     assert load_settings(None, environ={}).accel_redirect is None
     cfg = tmp_path / "wharf.toml"
-    cfg.write_text('[server]\naccel_redirect = "/_wharf_files/"\n')
-    assert load_settings(cfg, environ={}).accel_redirect == "/_wharf_files/"
+    cfg.write_text('[server]\naccel_redirect = "/-/accel/"\n')
+    assert load_settings(cfg, environ={}).accel_redirect == "/-/accel/"
     assert load_settings(cfg, environ={"WHARF_ACCEL_REDIRECT": "/x/y/"}).accel_redirect == "/x/y/"
     for bad in ("_wharf_files/", "/_wharf_files", "/a b/", "/../", "/a/../b/", "http://h/x/", "/x?y/"):
         with pytest.raises(ValueError, match="accel_redirect must be a URI path"):
