@@ -274,6 +274,8 @@ def main(argv=None) -> int:
                    f"({g2['uploads_per_s']} uploads/s); measured at {reached} projects instead")
             log("NOTE: " + msg)
             res["large_note"] = msg
+        # the tree as the growth leaves it (the scan helper and its sandbox working on the uploads' scans), then at rest
+        res["rss_grown"] = wb.rss_report(pid) if pid else None
         res["drain_large"] = settle(base, token, pid, timeout=a.large_settle)
         log(f"measuring at {reached} projects")
         res["at_large"] = measure_catalog(loadgen, base, a.repo, reached, fixed, a, pid)
@@ -359,6 +361,12 @@ def _get(d, *ks):
     return d
 
 
+def _helpers_mb(procs: list | None) -> float:
+    """RSS of the scan helper and its sandbox among a tree's processes."""
+    return round(sum(p["rss_mb"] for p in procs or [] if "wharf.tasks.helper" in p["cmd"]
+                     or "wharf.security.sandbox" in p["cmd"]), 1)
+
+
 def summarize(res: dict) -> dict:
     s = {}
     p_small, p_large = _get(res, "at_small", "fixed_c1", "p50_ms"), _get(res, "at_large", "fixed_c1", "p50_ms")
@@ -368,10 +376,12 @@ def summarize(res: dict) -> dict:
     s["p50_growth"] = round(p_large / p_small, 3) if p_small and p_large else None
     s["rss_large_mb"] = _get(res, "at_large", "rss", "rss_mb_total")
     s["rss_large_mb_max_process"] = _get(res, "at_large", "rss", "rss_mb_max_process")
-    procs = _get(res, "at_large", "rss", "procs") or []
-    s["rss_large_helpers_mb"] = round(sum(p["rss_mb"] for p in procs if "wharf.tasks.helper" in p["cmd"]
-                                          or "wharf.security.sandbox" in p["cmd"]), 1)
+    s["rss_large_helpers_mb"] = _helpers_mb(_get(res, "at_large", "rss", "procs"))
     s["large_tasks_left"] = _get(res, "drain_large", "tasks_left")
+    s["rss_grown_mb"] = _get(res, "rss_grown", "rss_mb_total")
+    s["rss_grown_helpers_mb"] = _helpers_mb(_get(res, "rss_grown", "procs"))
+    s["grown_tasks"] = _get(res, "drain_large", "tasks_at_start")
+    s["large_settle_s"] = _get(res, "drain_large", "total_s")
     s["many_versions"] = _get(res, "many_versions", "versions_uploaded")
     s["many_versions_p50_ms"] = _get(res, "many_versions", "html_c1", "p50_ms")
     s["upload_new_ms"] = _get(res, "upload_compare", "new_project", "median_ms")
@@ -420,6 +430,10 @@ def render(res: dict) -> str:
             extra.append(f"{m['projects']} projects: c16 {wb_fmt(_get(m, 'fixed_c16', 'rps'))} req/s, "
                          f"uniform-c1 p50 {wb_fmt(_get(m, 'uniform_c1', 'p50_ms'))} ms, "
                          f"root {m['root']['kb']} KB in {m['root']['ms']} ms, RSS {wb_fmt(_get(m, 'rss', 'rss_mb_total'))} MB")
+    if s.get("rss_grown_mb") is not None:
+        extra.append(f"right after the growth: RSS {wb_fmt(s['rss_grown_mb'])} MB (scan helper + sandbox "
+                     f"{wb_fmt(s['rss_grown_helpers_mb'])} MB, {s['grown_tasks']} scans queued; they took "
+                     f"{s['large_settle_s']} s, {s['large_tasks_left']} left)")
     if res.get("large_note"):
         extra.append("NOTE: " + res["large_note"])
     if res.get("error"):
