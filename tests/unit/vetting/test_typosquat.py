@@ -60,3 +60,34 @@ def test_operator_list_adds_names(tmp_path) -> None:
     cands = typosquat.popular_names("corp", str.lower, extra_dir=str(tmp_path))
     assert cands.names == ["acme-billing"]
     assert find_similar("acme-biling", cands)[0]["kind"] == "omitted"
+
+
+def test_the_distance_search_finds_exactly_the_names_one_damerau_levenshtein_edit_away() -> None:
+    """The search scores with the optimal-string-alignment distance (faster); at distance 1 it must find the same
+    names the full Damerau-Levenshtein distance finds, adjacent swaps included, and nothing two edits away."""
+    import random
+    import string
+
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    rng = random.Random(5)
+    alphabet = string.ascii_lowercase[:5]  # (no separators: those have checks of their own)
+    base = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(7, 9))) for _ in range(600)})
+    variants = set(base)
+    for n in base[:300]:  # substitutions and deletions of some of them are candidates too
+        i = rng.randrange(len(n))
+        variants.add(n[:i] + rng.choice(alphabet) + n[i + 1:])
+        variants.add(n[:i] + n[i + 1:])
+    cands = Candidates().add(sorted(variants), "repository")
+    swaps_found = 0
+    for n in base[:300]:
+        i = rng.randrange(len(n) - 1)
+        probe = n[:i] + n[i + 1] + n[i] + n[i + 2:]  # an adjacent swap of a candidate
+        if probe in cands:
+            continue
+        want = {c for c in cands.names if DamerauLevenshtein.distance(probe, c) <= 1 and classify(probe, c)}
+        got = {f["similar_to"] for f in find_similar(probe, cands, limit=10_000)
+               if DamerauLevenshtein.distance(probe, f["similar_to"]) <= 1}
+        assert got == want, probe
+        swaps_found += n in got
+    assert swaps_found > 100
