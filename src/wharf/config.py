@@ -44,9 +44,9 @@ class Settings:
     advisories_url: str | None = None  # OSV dump (zip or JSON) re-imported every advisories_interval seconds
     advisories_interval: float = 86400.0
     retention_interval: float = 3600.0  # seconds between scheduled retention runs (repositories' retention policies)
-    # behind nginx: the URI prefix of an `internal` location aliasing DATA/pages/ (under /-/, which no repository can
-    # be named, e.g. /-/accel/: contrib/nginx/wharf.conf); downloads asked for by a proxy
-    # that sends `X-Sendfile-Type: X-Accel-Redirect` are answered with an X-Accel-Redirect there (nginx sends the file)
+    # behind nginx: the URI prefix of an `internal` location aliasing DATA/pages/, e.g. /-/accel/ (under /-/, never a
+    # repository's name; contrib/nginx/wharf.conf). Downloads asked for by a proxy that sends `X-Sendfile-Type:
+    # X-Accel-Redirect` are answered with an X-Accel-Redirect there, and nginx sends the file
     accel_redirect: str | None = None
 
     def __post_init__(self) -> None:
