@@ -206,9 +206,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=8, help="upload threads while growing")
     ap.add_argument("--grow-timeout", type=float, default=600, help="bound for growing small -> large (s)")
     ap.add_argument("--large-settle", type=float, default=120,
-                    help="bound (s) for the wait on the large catalog's vetting backlog (a scan per upload: at ~70 "
-                         "scans/s 100,000 take ~25 min; past the bound it is measured with the niced task helper "
-                         "still working, and the backlog left is reported)")
+                    help="bound (s) for the wait on the large catalog's vetting backlog (a scan per upload: at the "
+                         "~34 scans/s of a 2-core machine at 100,000 names, ~50 min; past the bound it is measured "
+                         "with the niced task helper still working, and the backlog left is reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--rounds", type=int, default=3, help="c=1 latency runs per measurement (median reported)")
     ap.add_argument("--json", help="output JSON (default bench/results/scaling-<time>.json)")
