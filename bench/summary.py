@@ -126,9 +126,10 @@ def build(run: dict | None, sc: dict | None, t: str) -> list[dict]:
              f"{fmt(s.get('rss_grown_mb'))} MB (task helper + scanner {fmt(s.get('rss_grown_helpers_mb'))} MB)"
              if s.get("rss_grown_mb") is not None else "")
     add(f"RSS < 200 MB at {fmt(s.get('large_projects'))} projects", fmt(rl) + " MB",
-        f"process tree, of it {fmt(s.get('rss_large_helpers_mb'))} MB task helper + scanner (still working on "
-        f"{fmt(s.get('large_tasks_left'))} queued scans); largest single process "
-        f"{fmt(s.get('rss_large_mb_max_process'))} MB" + grown, None if rl is None else rl < 200)
+        "process tree" + (f", of it {fmt(s.get('rss_large_helpers_mb'))} MB task helper + scanner (still working on "
+                          f"{fmt(s.get('large_tasks_left'))} queued scans)" if s.get("large_tasks_left") else
+                          " at rest (the growth's scans done)")
+        + f"; largest single process {fmt(s.get('rss_large_mb_max_process'))} MB" + grown, None if rl is None else rl < 200)
     mv = s.get("many_versions_p50_ms")
     add(f"{fmt(s.get('many_versions'))}-version page p50 < 20 ms", fmt(mv) + " ms", "c=1, HTML",
         None if mv is None else mv < 20)

@@ -23,7 +23,7 @@ import pytest
 from tests.support import artifacts
 from tests.support.clients import pip_install, twine_upload
 from tests.support.generic_curl import Curl
-from tests.support.net import free_port, wait_http
+from tests.support.net import free_port, wait_http, with_credentials
 from tests.support.server import WharfServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,7 @@ def test_private_repository_still_needs_a_token(stack, tmp_path):
         authed = c.get(path, auth=("__token__", srv.token))
         assert authed.status_code == 200 and authed.content == wheel.read_bytes()
     # pip through nginx with the token in the index URL
-    index = f"http://__token__:{srv.token}@127.0.0.1:{nginx.port}/accel-private/simple/"
+    index = with_credentials(f"{nginx.url}/accel-private/simple/", "__token__", srv.token)
     res = pip_install(tmp_path, index, "secret-demo==1.0", target=tmp_path / "t",
                       extra_args=["--retries", "0", "--timeout", "20"])
     assert res.ok, res

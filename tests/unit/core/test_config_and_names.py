@@ -38,7 +38,7 @@ def test_accel_redirect_from_toml_and_env_must_be_a_location_path(tmp_path):
     cfg.write_text('[server]\naccel_redirect = "/-/accel/"\n')
     assert load_settings(cfg, environ={}).accel_redirect == "/-/accel/"
     assert load_settings(cfg, environ={"WHARF_ACCEL_REDIRECT": "/x/y/"}).accel_redirect == "/x/y/"
-    for bad in ("_wharf_files/", "/_wharf_files", "/a b/", "/../", "/a/../b/", "http://h/x/", "/x?y/"):
+    for bad in ("_wharf_files/", "/_wharf_files", "/a b/", "/../", "/a/../b/", "http://127.0.0.1/x/", "/x?y/"):
         with pytest.raises(ValueError, match="accel_redirect must be a URI path"):
             load_settings(None, environ={"WHARF_ACCEL_REDIRECT": bad})
 
